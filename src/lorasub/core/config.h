@@ -1,0 +1,129 @@
+// The typed, validated run configuration. YAML sections mirror the modules.
+// Every key lives in one schema (config.cpp) that drives parsing, validation,
+// `--set` overrides, the resolved dump and the `--help-config` listing.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace lorasub {
+
+struct RunConfig {
+  std::string name = "demo";     // run directory name under dir
+  std::string dir = "runs";      // parent of run directories
+  uint64_t seed = 1993;          // the one seed all random streams derive from
+};
+
+struct DataConfig {
+  std::string dataset = "fashion-mnist";  // fashion-mnist | mnist-json | synthetic
+  std::string root;                       // dataset location (dataset-specific)
+  int64_t init_cls = 2;                   // classes in task 0
+  int64_t increment = 2;                  // classes per later task (remainder -> extra task)
+  int64_t num_tasks = 0;                  // 0 = as many as init_cls/increment give
+  bool shuffle = false;                   // permute the class order with run.seed
+  int64_t train_per_class = 0;            // 0 = all; else the first N of each class
+  int64_t test_per_class = 0;             // 0 = all
+  int64_t workers = 2;                    // loader threads per rank
+  int64_t prefetch = 4;                   // batches ready ahead
+  // Small-image train transform: random crop after zero padding, horizontal flip.
+  int64_t crop_padding = 2;
+  bool flip = true;
+  // synthetic dataset only (tests, benchmarks)
+  int64_t synthetic_classes = 10;
+  int64_t synthetic_per_class = 64;
+  int64_t synthetic_test_per_class = 16;
+};
+
+struct ModelConfig {
+  std::string weights;       // backbone.safetensors (timm key names); empty = random init
+  int64_t image_size = 28;
+  int64_t channels = 1;
+  int64_t patch = 7;
+  int64_t dim = 64;
+  int64_t depth = 4;
+  int64_t heads = 4;
+  int64_t mlp_dim = 128;
+};
+
+struct MethodConfig {
+  std::string name = "lora-drs";   // lora-drs | seq-lora
+  std::string compat = "reference";
+  int64_t rank = 10;               // LoRA rank r
+  double energy = 0.99;            // DRS kept-energy threshold
+  bool subtract = true;            // covariance pass under W0 - sum of old deltas
+  bool project = true;             // project the adapter Adam step onto the DRS
+};
+
+struct LossConfig {
+  double atl_weight = 0.2;   // lambda
+  double margin = 2.0;
+};
+
+struct TrainConfig {
+  int64_t batch_size = 128;  // global batch (all ranks together)
+  int64_t init_epochs = 1;   // task 0
+  int64_t epochs = 1;        // later tasks; also K of the schedule in every task [ref]
+  double init_lr = 5e-4;     // adapters, task 0
+  double lrate = 5e-4;       // adapters, later tasks
+  double fc_lrate = 5e-4;    // heads
+  int64_t eval_batch_size = 256;
+  int64_t log_every = 10;    // steps between progress lines when not a terminal
+  int64_t threads = 0;       // intra-op threads per rank; 0 = cores / local ranks
+  // fault injection for tests: rank fail_rank throws at global step fail_step (-1 = off)
+  int64_t fail_step = -1;
+  int64_t fail_rank = 0;
+};
+
+struct PretrainConfig {
+  std::string dataset = "mnist-json";
+  std::string root;
+  int64_t epochs = 3;
+  double lr = 1e-3;
+  double weight_decay = 0.0;
+  int64_t batch_size = 128;
+  std::string output = "backbone.safetensors";
+};
+
+struct DistConfig {
+  std::string backend = "auto";  // auto | mpi | nccl | local
+};
+
+struct CkptConfig {
+  bool task_end = true;          // HDF5 at every task end
+};
+
+struct MetricsConfig {
+  bool enabled = false;
+  int64_t port = 9400;           // rank r serves on port + local_rank
+  std::string bind = "127.0.0.1";
+};
+
+struct Config {
+  RunConfig run;
+  DataConfig data;
+  ModelConfig model;
+  MethodConfig method;
+  LossConfig loss;
+  TrainConfig train;
+  PretrainConfig pretrain;
+  DistConfig dist;
+  CkptConfig ckpt;
+  MetricsConfig metrics;
+};
+
+// Loads `path` (YAML), applies `overrides` ("a.b=c", in order) and validates.
+// Throws ConfigError naming the file, key and reason.
+Config load_config(const std::string& path, const std::vector<std::string>& overrides = {});
+// Same, from YAML text; `origin` names the source in messages.
+Config parse_config(const std::string& yaml_text, const std::string& origin,
+                    const std::vector<std::string>& overrides = {});
+// The fully resolved configuration as YAML (every key, in schema order).
+std::string dump_config(const Config& cfg);
+// One line per key: "section.key  type  default  description" (for --help-config).
+std::string describe_config();
+// Cross-key checks (e.g. heads divide dim); throws ConfigError.
+void validate_config(const Config& cfg, const std::string& origin);
+// FNV-1a 64 of dump_config, as 16 hex digits.
+std::string config_hash(const Config& cfg);
+
+}  // namespace lorasub

@@ -1,0 +1,55 @@
+// A threaded prefetching loader. Worker threads turn lists of sample indices into
+// float batches ([0,1], NCHW) ahead of the consumer; batches come out in order.
+// Each sample's augmentation draws from its own stream keyed by
+// (seed, task, epoch, sample index), so results never depend on threads or ranks.
+#pragma once
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+#include "lorasub/data/image_set.h"
+#include "lorasub/data/transforms.h"
+
+namespace lorasub::data {
+
+struct Batch {
+  int64_t n = 0, channels = 0, height = 0, width = 0;
+  std::vector<float> pixels;     // n * channels * height * width
+  std::vector<int64_t> labels;   // n
+  std::vector<int64_t> indices;  // dataset indices, n
+  double wait_seconds = 0.0;     // how long next() waited for this batch
+};
+
+struct StreamKey {
+  uint64_t seed = 0;
+  int64_t task = 0;
+  int64_t epoch = 0;
+};
+
+class Loader {
+ public:
+  // `set` must outlive the loader. workers >= 1; prefetch >= 1 batches in flight.
+  Loader(const ImageSet& set, SmallImageTransform transform, int workers, int prefetch);
+  ~Loader();
+  Loader(const Loader&) = delete;
+  Loader& operator=(const Loader&) = delete;
+
+  // Starts producing `batches` (lists of dataset indices); cancels any previous run.
+  void start(std::vector<std::vector<int64_t>> batches, StreamKey key);
+  // The next batch in order, or nullopt when the run is done. Rethrows a worker error.
+  std::optional<Batch> next();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Builds one batch synchronously (what a worker does); exposed for tests.
+Batch make_batch(const ImageSet& set, const SmallImageTransform& transform,
+                 const std::vector<int64_t>& indices, StreamKey key);
+
+}  // namespace lorasub::data
