@@ -49,7 +49,13 @@ struct MethodConfig {
   std::string name = "lora-drs";   // lora-drs | seq-lora
   std::string compat = "reference";
   int64_t rank = 10;               // LoRA rank r
-  double energy = 0.99;            // DRS kept-energy threshold
+};
+
+// The drift-resistant space (lora-drs only). Ablation switches: subtract=false runs
+// the covariance pass under the current weights W0 + sum of old deltas;
+// project=false skips the covariance pass and the projection altogether.
+struct DrsConfig {
+  double energy = 0.99;            // kept-energy threshold of the eigenvalue spectrum
   bool subtract = true;            // covariance pass under W0 - sum of old deltas
   bool project = true;             // project the adapter Adam step onto the DRS
 };
@@ -103,6 +109,7 @@ struct Config {
   DataConfig data;
   ModelConfig model;
   MethodConfig method;
+  DrsConfig drs;
   LossConfig loss;
   TrainConfig train;
   PretrainConfig pretrain;
@@ -125,5 +132,9 @@ std::string describe_config();
 void validate_config(const Config& cfg, const std::string& origin);
 // FNV-1a 64 of dump_config, as 16 hex digits.
 std::string config_hash(const Config& cfg);
+
+// Equal when every schema key (every field) has the same value.
+bool operator==(const Config& a, const Config& b);
+inline bool operator!=(const Config& a, const Config& b) { return !(a == b); }
 
 }  // namespace lorasub
