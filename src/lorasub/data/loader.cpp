@@ -1,0 +1,162 @@
+#include "lorasub/data/loader.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <exception>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+#include "lorasub/core/error.h"
+#include "lorasub/core/rng.h"
+
+namespace lorasub::data {
+
+Batch make_batch(const ImageSet& set, const SmallImageTransform& transform,
+                 const std::vector<int64_t>& indices, StreamKey key) {
+  Batch b;
+  b.n = static_cast<int64_t>(indices.size());
+  b.channels = set.channels;
+  b.height = set.height;
+  b.width = set.width;
+  const int64_t per = set.channels * set.height * set.width;
+  b.pixels.resize(static_cast<size_t>(b.n * per));
+  b.labels.resize(indices.size());
+  b.indices = indices;
+  for (int64_t k = 0; k < b.n; ++k) {
+    const int64_t i = indices[k];
+    if (i < 0 || i >= set.size()) {
+      throw std::out_of_range("make_batch: sample index " + std::to_string(i) +
+                              " out of range [0, " + std::to_string(set.size()) +
+                              ") of '" + set.source + "'");
+    }
+    Rng rng(Stream::kAugment, {key.seed, static_cast<uint64_t>(key.task),
+                               static_cast<uint64_t>(key.epoch), static_cast<uint64_t>(i)});
+    transform.apply(set.image(i), set.height, set.width, set.channels, rng,
+                    b.pixels.data() + k * per);
+    b.labels[k] = set.labels[i];
+  }
+  return b;
+}
+
+// One run = the batches given to start(). Workers claim batch numbers in order under
+// the mutex, build them unlocked and park them in `ready` (or `failed`); next() hands
+// them out in order. A worker claims batch k only while k < consumed + prefetch, so at
+// most `prefetch` batches are built or being built ahead of the consumer. start()
+// and the destructor stop the workers and join them before touching the run state.
+struct Loader::Impl {
+  const ImageSet& set;
+  SmallImageTransform transform;
+  int workers;
+  int prefetch;
+
+  std::mutex mu;
+  std::condition_variable work_cv;   // workers: room to build, or stop
+  std::condition_variable ready_cv;  // consumer: a batch was parked
+  std::vector<std::vector<int64_t>> batches;
+  StreamKey key;
+  size_t claimed = 0;   // next batch number a worker will take
+  size_t consumed = 0;  // next batch number next() returns
+  size_t fail_at = SIZE_MAX;  // lowest batch number that threw
+  std::map<size_t, Batch> ready;
+  std::map<size_t, std::exception_ptr> failed;
+  bool stop = false;
+  std::vector<std::thread> threads;
+
+  Impl(const ImageSet& s, SmallImageTransform t, int w, int p)
+      : set(s), transform(t), workers(w), prefetch(p) {}
+
+  bool can_claim() const {
+    return claimed < batches.size() && claimed < consumed + prefetch && claimed <= fail_at;
+  }
+
+  void worker() {
+    std::unique_lock<std::mutex> lock(mu);
+    for (;;) {
+      work_cv.wait(lock, [&] { return stop || can_claim() || claimed >= batches.size(); });
+      if (stop || !can_claim()) return;
+      const size_t k = claimed++;
+      lock.unlock();
+      std::optional<Batch> built;
+      std::exception_ptr error;
+      try {
+        built = make_batch(set, transform, batches[k], key);
+      } catch (...) {
+        error = std::current_exception();
+      }
+      lock.lock();
+      if (error) {
+        failed.emplace(k, error);
+        fail_at = std::min(fail_at, k);
+      } else {
+        ready.emplace(k, std::move(*built));
+      }
+      ready_cv.notify_all();
+    }
+  }
+
+  void halt() {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      stop = true;
+    }
+    work_cv.notify_all();
+    for (auto& t : threads) t.join();
+    threads.clear();
+  }
+
+  void begin(std::vector<std::vector<int64_t>> list, StreamKey k) {
+    halt();
+    batches = std::move(list);
+    key = k;
+    claimed = consumed = 0;
+    fail_at = SIZE_MAX;
+    ready.clear();
+    failed.clear();
+    stop = false;
+    for (int i = 0; i < workers; ++i) threads.emplace_back([this] { worker(); });
+  }
+
+  std::optional<Batch> take() {
+    std::unique_lock<std::mutex> lock(mu);
+    if (consumed >= batches.size()) return std::nullopt;
+    const auto t0 = std::chrono::steady_clock::now();
+    ready_cv.wait(lock, [&] { return ready.count(consumed) || failed.count(consumed); });
+    const double waited =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (auto it = failed.find(consumed); it != failed.end()) {
+      std::exception_ptr error = it->second;
+      consumed = batches.size();  // the run ends with its first error
+      lock.unlock();
+      work_cv.notify_all();
+      std::rethrow_exception(error);
+    }
+    auto node = ready.extract(consumed);
+    ++consumed;
+    lock.unlock();
+    work_cv.notify_all();
+    node.mapped().wait_seconds = waited;
+    return std::move(node.mapped());
+  }
+};
+
+Loader::Loader(const ImageSet& set, SmallImageTransform transform, int workers,
+               int prefetch) {
+  if (workers < 1 || prefetch < 1) {
+    throw ConfigError("Loader: workers and prefetch must be >= 1, got workers=" +
+                      std::to_string(workers) + ", prefetch=" + std::to_string(prefetch));
+  }
+  impl_ = std::make_unique<Impl>(set, transform, workers, prefetch);
+}
+
+Loader::~Loader() { impl_->halt(); }
+
+void Loader::start(std::vector<std::vector<int64_t>> batches, StreamKey key) {
+  impl_->begin(std::move(batches), key);
+}
+
+std::optional<Batch> Loader::next() { return impl_->take(); }
+
+}  // namespace lorasub::data
