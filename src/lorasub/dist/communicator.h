@@ -1,0 +1,55 @@
+// The collective operations the training loop needs, over raw host buffers. The
+// trainer and the learner only see this interface; MPI (and, with CUDA, NCCL) live
+// behind it. All calls are collective: every rank must make them in the same order.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace lorasub::dist {
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  virtual std::string name() const = 0;
+
+  // In-place sums across ranks; every rank receives the same result.
+  virtual void allreduce_sum(float* data, size_t n) = 0;
+  virtual void allreduce_sum(double* data, size_t n) = 0;
+  virtual void allreduce_sum(int64_t* data, size_t n) = 0;
+  // Maximum across ranks (stop flags, error flags).
+  virtual void allreduce_max(int64_t* data, size_t n) = 0;
+  // Gathers `count` floats from every rank into recv, rank-major; counts[r] is rank r's.
+  virtual void allgatherv(const float* send, size_t count, float* recv,
+                          const std::vector<size_t>& counts) = 0;
+  // Every rank's value of `x`, in rank order.
+  virtual std::vector<int64_t> allgather(int64_t x) = 0;
+  virtual void broadcast(void* data, size_t bytes, int root) = 0;
+  virtual void barrier() = 0;
+  // Brings every rank of the job down now (a failed rank must never hang the others).
+  [[noreturn]] virtual void abort(int exit_code) = 0;
+};
+
+// World size 1: every collective is the identity.
+class LocalCommunicator final : public Communicator {
+ public:
+  int rank() const override { return 0; }
+  int size() const override { return 1; }
+  std::string name() const override { return "local"; }
+  void allreduce_sum(float*, size_t) override {}
+  void allreduce_sum(double*, size_t) override {}
+  void allreduce_sum(int64_t*, size_t) override {}
+  void allreduce_max(int64_t*, size_t) override {}
+  void allgatherv(const float* send, size_t count, float* recv,
+                  const std::vector<size_t>& counts) override;
+  std::vector<int64_t> allgather(int64_t x) override { return {x}; }
+  void broadcast(void*, size_t, int) override {}
+  void barrier() override {}
+  [[noreturn]] void abort(int exit_code) override;
+};
+
+}  // namespace lorasub::dist

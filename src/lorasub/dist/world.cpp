@@ -1,0 +1,72 @@
+#include "lorasub/dist/world.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <thread>
+
+#include "lorasub/core/error.h"
+#include "lorasub/dist/mpi_check.h"
+#include "lorasub/dist/mpi_communicator.h"
+
+namespace lorasub::dist {
+
+MpiRuntime::MpiRuntime(int* argc, char*** argv) {
+  int provided = 0;
+  LORASUB_MPI_CHECK(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided));
+  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+  LORASUB_MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &world_.rank));
+  LORASUB_MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &world_.size));
+  MPI_Comm local;
+  LORASUB_MPI_CHECK(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, world_.rank,
+                                        MPI_INFO_NULL, &local));
+  LORASUB_MPI_CHECK(MPI_Comm_rank(local, &world_.local_rank));
+  LORASUB_MPI_CHECK(MPI_Comm_size(local, &world_.local_size));
+  MPI_Comm_free(&local);
+  char host[256] = {0};
+  gethostname(host, sizeof(host) - 1);
+  world_.host = host;
+}
+
+MpiRuntime::~MpiRuntime() {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (!finalized) MPI_Finalize();
+}
+
+int threads_per_rank(int requested, const World& world) {
+  if (requested > 0) return requested;
+  const int cores = static_cast<int>(std::thread::hardware_concurrency());
+  return std::max(1, cores / std::max(1, world.local_size));
+}
+
+std::unique_ptr<Communicator> make_communicator(const std::string& backend,
+                                                const World& world) {
+  if (backend == "local") {
+    if (world.size != 1)
+      throw ConfigError("dist.backend 'local' needs exactly one rank, the job has " +
+                        std::to_string(world.size) + " (use 'auto' or 'mpi')");
+    return std::make_unique<LocalCommunicator>();
+  }
+  if (backend == "mpi" || (backend == "auto" && world.size > 1))
+    return std::make_unique<MpiCommunicator>(MPI_COMM_WORLD);
+  if (backend == "auto") return std::make_unique<LocalCommunicator>();
+  if (backend == "nccl")
+    throw ConfigError("dist.backend 'nccl' needs a CUDA build of lorasub and a GPU per rank; "
+                      "this build runs on the CPU (use 'auto' or 'mpi')");
+  throw ConfigError("dist.backend '" + backend + "' is not one of: auto, mpi, nccl, local");
+}
+
+void abort_job(const World& world, const std::string& what, int exit_code) {
+  std::fprintf(stderr, "lorasub: %s rank %d (pid %d): %s\n", world.host.c_str(), world.rank,
+               static_cast<int>(getpid()), what.c_str());
+  std::fflush(stderr);
+  std::fflush(stdout);
+  int initialized = 0, finalized = 0;
+  MPI_Initialized(&initialized);
+  MPI_Finalized(&finalized);
+  if (initialized && !finalized && world.size > 1) MPI_Abort(MPI_COMM_WORLD, exit_code);
+  std::_Exit(exit_code);
+}
+
+}  // namespace lorasub::dist

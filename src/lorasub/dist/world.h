@@ -1,0 +1,44 @@
+// The process's place in the job: MPI start-up, ranks, local ranks, host name.
+#pragma once
+#include <memory>
+#include <string>
+#include "lorasub/dist/communicator.h"
+
+namespace lorasub::dist {
+
+struct World {
+  int rank = 0;         // global rank
+  int size = 1;         // number of ranks
+  int local_rank = 0;   // rank among the ranks on this host
+  int local_size = 1;   // ranks on this host
+  std::string host;
+  bool is_root() const { return rank == 0; }
+};
+
+// Owns MPI for the life of the process: MPI_Init_thread in the constructor (works
+// under mpirun, srun --mpi=pmix and as a singleton), MPI_Finalize in the destructor.
+class MpiRuntime {
+ public:
+  MpiRuntime(int* argc, char*** argv);
+  ~MpiRuntime();
+  MpiRuntime(const MpiRuntime&) = delete;
+  MpiRuntime& operator=(const MpiRuntime&) = delete;
+  const World& world() const { return world_; }
+
+ private:
+  World world_;
+};
+
+// Intra-op threads for this rank: `requested` if > 0, else cores / ranks on the host
+// (at least 1).
+int threads_per_rank(int requested, const World& world);
+
+// backend: "auto" (MPI when size > 1, else local), "mpi", "local", "nccl".
+// Throws ConfigError for a backend that cannot serve this world.
+std::unique_ptr<Communicator> make_communicator(const std::string& backend,
+                                                const World& world);
+
+// Aborts the whole job after printing `what` with host, rank and pid to stderr.
+[[noreturn]] void abort_job(const World& world, const std::string& what, int exit_code);
+
+}  // namespace lorasub::dist
