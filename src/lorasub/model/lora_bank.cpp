@@ -1,0 +1,122 @@
+#include "lorasub/model/lora_bank.h"
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+#include <stdexcept>
+
+#include "lorasub/core/rng.h"
+
+namespace lorasub::model {
+namespace {
+
+at::Tensor init_a(int64_t r, int64_t d, Rng& rng) {
+  at::Tensor a = at::empty({r, d}, at::kFloat);
+  const double bound = 1.0 / std::sqrt(static_cast<double>(d));
+  float* p = a.data_ptr<float>();
+  for (int64_t i = 0; i < a.numel(); ++i) p[i] = static_cast<float>(rng.uniform(-bound, bound));
+  return a;
+}
+
+at::Tensor init_b(int64_t d, int64_t r, Rng& rng) {
+  at::Tensor b = at::zeros({d, r}, at::kFloat);
+  float* p = b.data_ptr<float>();
+  for (int64_t col = 0; col < r; ++col) {
+    const int64_t row = rng.below(d);
+    p[row * r + col] = static_cast<float>(rng.normal(0.0, 0.01));
+  }
+  return b;
+}
+
+}  // namespace
+
+LoraBank::LoraBank(const Vit& vit, int64_t rank) : vit_(vit), rank_(rank) {
+  if (rank < 1 || rank > vit.shape().dim)
+    throw std::invalid_argument("LoraBank: rank must be in [1, dim]");
+}
+
+void LoraBank::add_task(uint64_t seed) {
+  const int64_t d = vit_.shape().dim, t = num_tasks();
+  TaskAdapters ta;
+  for (int64_t i = 0; i < vit_.shape().depth; ++i) {
+    KvAdapter a;
+    for (uint64_t target = 0; target < 2; ++target) {
+      Rng rng(Stream::kAdapterInit, {seed, static_cast<uint64_t>(t), static_cast<uint64_t>(i), target});
+      at::Tensor A = init_a(rank_, d, rng), B = init_b(d, rank_, rng);
+      (target == 0 ? a.a_k : a.a_v) = A;
+      (target == 0 ? a.b_k : a.b_v) = B;
+    }
+    ta.blocks.push_back(std::move(a));
+  }
+  add_task(std::move(ta));
+}
+
+void LoraBank::add_task(TaskAdapters adapters) {
+  if (static_cast<int64_t>(adapters.blocks.size()) != vit_.shape().depth)
+    throw std::invalid_argument("LoraBank::add_task: one adapter per block expected");
+  // Older tasks are frozen from now on.
+  for (auto& task : tasks_)
+    for (auto& a : task.blocks)
+      for (at::Tensor* t : {&a.a_k, &a.b_k, &a.a_v, &a.b_v}) *t = t->detach();
+  for (auto& a : adapters.blocks)
+    for (at::Tensor* t : {&a.a_k, &a.b_k, &a.a_v, &a.b_v}) t->requires_grad_(true);
+  tasks_.push_back(std::move(adapters));
+}
+
+std::vector<at::Tensor> LoraBank::current_parameters() const {
+  std::vector<at::Tensor> out;
+  if (tasks_.empty()) return out;
+  for (const auto& a : tasks_.back().blocks) out.insert(out.end(), {a.a_k, a.b_k, a.a_v, a.b_v});
+  return out;
+}
+
+std::vector<at::Tensor> LoraBank::folded_qkv(int64_t upto, int sign) const {
+  at::NoGradGuard no_grad;
+  const int64_t d = vit_.shape().dim;
+  std::vector<at::Tensor> out;
+  for (int64_t i = 0; i < vit_.shape().depth; ++i) {
+    at::Tensor w = vit_.blocks()[i].qkv_w.detach().clone();
+    if (upto > 0) {
+      at::Tensor dk = at::zeros({d, d}, at::kDouble), dv = at::zeros({d, d}, at::kDouble);
+      for (int64_t s = 0; s < upto; ++s) {
+        const KvAdapter& a = tasks_.at(s).blocks[i];
+        dk += at::matmul(a.b_k.detach().to(at::kDouble), a.a_k.detach().to(at::kDouble));
+        dv += at::matmul(a.b_v.detach().to(at::kDouble), a.a_v.detach().to(at::kDouble));
+      }
+      at::Tensor wk = w.narrow(0, d, d), wv = w.narrow(0, 2 * d, d);
+      wk.copy_((wk.to(at::kDouble) + sign * dk).to(at::kFloat));
+      wv.copy_((wv.to(at::kDouble) + sign * dv).to(at::kFloat));
+    }
+    out.push_back(w);
+  }
+  return out;
+}
+
+void LoraBank::refresh() {
+  const int64_t t = num_tasks();
+  merged_old_ = folded_qkv(std::max<int64_t>(t - 1, 0), +1);
+  subtracted_old_ = folded_qkv(std::max<int64_t>(t - 1, 0), -1);
+  merged_all_ = folded_qkv(t, +1);
+  current_ = t > 0 ? tasks_.back().blocks : std::vector<KvAdapter>{};
+}
+
+ForwardOptions LoraBank::training_view() const {
+  ForwardOptions o;
+  o.qkv_weights = &merged_old_;
+  if (!current_.empty()) o.adapters = &current_;
+  return o;
+}
+
+ForwardOptions LoraBank::subtracted_view() const {
+  ForwardOptions o;
+  o.qkv_weights = &subtracted_old_;
+  return o;
+}
+
+ForwardOptions LoraBank::full_view() const {
+  ForwardOptions o;
+  o.qkv_weights = &merged_all_;
+  return o;
+}
+
+}  // namespace lorasub::model

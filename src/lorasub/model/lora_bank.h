@@ -1,0 +1,60 @@
+// Per-task LoRA adapters on the k and v slices of every block's qkv weight.
+// Task s owns A_s (r x d) and B_s (d x r) per block and target; delta_s = B_s A_s.
+// Frozen old deltas are folded into dense per-block qkv weights once per task
+// (invariant 5: per-step cost flat in the number of tasks); only the current
+// adapter stays low-rank in the autograd graph.
+#pragma once
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "lorasub/model/vit.h"
+
+namespace lorasub::model {
+
+struct TaskAdapters {
+  std::vector<KvAdapter> blocks;  // one per ViT block
+};
+
+class LoraBank {
+ public:
+  LoraBank(const Vit& vit, int64_t rank);
+
+  // Appends task t's adapters with the reference init: A ~ U(+-1/sqrt(d)); every column
+  // of B has one nonzero, at a uniformly random row, drawn N(0, 0.01^2). The stream is
+  // keyed by (seed, task, block, target). The new adapters require grad.
+  void add_task(uint64_t seed);
+  // Appends adapters with given values (checkpoint load, tests).
+  void add_task(TaskAdapters adapters);
+  int64_t num_tasks() const { return static_cast<int64_t>(tasks_.size()); }
+  int64_t rank() const { return rank_; }
+  const TaskAdapters& task(int64_t t) const { return tasks_.at(t); }
+  TaskAdapters& task(int64_t t) { return tasks_.at(t); }
+
+  // The current (last) task's A and B tensors, in a fixed order (block-major: A_k, B_k,
+  // A_v, B_v) — what the optimizer trains.
+  std::vector<at::Tensor> current_parameters() const;
+
+  // Per-block qkv weights W0 + sign * sum_{s < upto} delta_s on the k and v rows
+  // (sum accumulated in float64 in task order, then added to W0 and rounded once).
+  std::vector<at::Tensor> folded_qkv(int64_t upto, int sign) const;
+
+  // Forward options: training (W0 + sum_{s<t} delta_s merged, delta_t low-rank),
+  // subtracted (W0 - sum_{s<t} delta_s, no current adapter: the covariance pass),
+  // full (W0 + sum_{s<=t} delta_s merged, for prototypes and evaluation).
+  // Call refresh() after adding a task or changing adapters, before using them.
+  void refresh();
+  ForwardOptions training_view() const;
+  ForwardOptions subtracted_view() const;
+  ForwardOptions full_view() const;
+
+ private:
+  const Vit& vit_;
+  int64_t rank_;
+  std::vector<TaskAdapters> tasks_;
+  std::vector<at::Tensor> merged_old_, subtracted_old_, merged_all_;
+  std::vector<KvAdapter> current_;
+};
+
+}  // namespace lorasub::model
