@@ -1,0 +1,28 @@
+// Sums the gradients of a fixed list of parameters across ranks through one fused
+// GradBucket, plus a few float control slots (loss sums, the stop flag) riding along.
+#pragma once
+#include <ATen/core/Tensor.h>
+
+#include <memory>
+#include <vector>
+
+#include "lorasub/dist/grad_bucket.h"
+
+namespace lorasub::method {
+
+enum ControlSlot : size_t { kSlotStop = 0, kSlotCeSum = 1, kSlotAtlSum = 2, kNumSlots = 3 };
+
+class GradSync {
+ public:
+  explicit GradSync(std::vector<at::Tensor> params);
+  // Copies .grad() (zeros where undefined) and `control` into the bucket, all-reduces,
+  // writes the sums back into .grad() and returns the summed control slots.
+  std::vector<float> allreduce(dist::Communicator& comm, const std::vector<float>& control);
+  size_t bytes() const { return bucket_.bytes(); }
+
+ private:
+  std::vector<at::Tensor> params_;
+  dist::GradBucket bucket_;
+};
+
+}  // namespace lorasub::method

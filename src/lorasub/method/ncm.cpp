@@ -1,0 +1,18 @@
+#include "lorasub/method/ncm.h"
+
+#include "lorasub/method/normalize.h"
+
+#include <ATen/ATen.h>
+
+namespace lorasub::method {
+
+at::Tensor ncm_predict(const at::Tensor& features, const at::Tensor& prototypes) {
+  at::NoGradGuard no_grad;
+  at::Tensor f = l2_normalize(features, 1e-8);
+  at::Tensor p = l2_normalize(prototypes, 1e-8);
+  at::Tensor d2 = (f * f).sum(1, true) + (p * p).sum(1).unsqueeze(0) -
+                  2.0 * at::matmul(f, p.transpose(0, 1));
+  return d2.argmin(1);
+}
+
+}  // namespace lorasub::method

@@ -1,0 +1,11 @@
+// Nearest class mean by cosine: test features and prototypes are L2-normalised
+// (eps 1e-8), the prediction is the argmin of the squared euclidean distance.
+#pragma once
+#include <ATen/core/Tensor.h>
+
+namespace lorasub::method {
+
+// features: N x d, prototypes: C x d (unnormalised). Returns N int64 class indices.
+at::Tensor ncm_predict(const at::Tensor& features, const at::Tensor& prototypes);
+
+}  // namespace lorasub::method

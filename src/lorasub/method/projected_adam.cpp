@@ -1,0 +1,41 @@
+#include "lorasub/method/projected_adam.h"
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+#include <stdexcept>
+
+namespace lorasub::method {
+
+void ProjectedAdam::add(at::Tensor param, int group, ProjectSide side, at::Tensor projector) {
+  if (side != ProjectSide::kNone && !projector.defined())
+    throw std::invalid_argument("ProjectedAdam: a projected parameter needs a projector");
+  AdamParam p;
+  p.param = param;
+  p.group = group;
+  p.side = side;
+  p.projector = projector;
+  p.m = at::zeros_like(param.detach());
+  p.v = at::zeros_like(param.detach());
+  params_.push_back(std::move(p));
+}
+
+void ProjectedAdam::step(const std::vector<double>& lrs) {
+  at::NoGradGuard no_grad;
+  ++step_;
+  const double s = static_cast<double>(step_);
+  const double bc1 = 1.0 - std::pow(b1_, s), bc2 = 1.0 - std::pow(b2_, s);
+  for (AdamParam& p : params_) {
+    at::Tensor g = p.param.grad();
+    if (!g.defined()) continue;
+    p.m.mul_(b1_).add_(g, 1.0 - b1_);
+    p.v.mul_(b2_).addcmul_(g, g, 1.0 - b2_);
+    const double step_size = lrs.at(p.group) * std::sqrt(bc2) / bc1;
+    at::Tensor u = p.m / (p.v.sqrt() + eps_) * (-step_size);
+    if (p.side == ProjectSide::kRight) u = at::matmul(u, p.projector);
+    else if (p.side == ProjectSide::kLeft) u = at::matmul(p.projector, u);
+    p.param.add_(u);
+  }
+}
+
+}  // namespace lorasub::method

@@ -1,0 +1,42 @@
+// Classic Adam (betas 0.9/0.999, eps added to sqrt(v) before bias correction, no
+// weight decay) whose step, not gradient, is projected onto the drift-resistant space
+// [ref]: u = -lr * sqrt(1 - b2^s) / (1 - b1^s) * m / (sqrt(v) + eps); for an A (r x d)
+// u <- u P, for a B (d x r) u <- P u. Moments always see the raw gradient.
+#pragma once
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace lorasub::method {
+
+enum class ProjectSide { kNone, kRight /* A: u P */, kLeft /* B: P u */ };
+
+struct AdamParam {
+  at::Tensor param;
+  int group = 0;                  // index into the lrs passed to step()
+  ProjectSide side = ProjectSide::kNone;
+  at::Tensor projector;           // d x d, used when side != kNone
+  at::Tensor m, v;                // moments (zeros at start)
+};
+
+class ProjectedAdam {
+ public:
+  ProjectedAdam(double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8)
+      : b1_(beta1), b2_(beta2), eps_(eps) {}
+  void add(at::Tensor param, int group, ProjectSide side = ProjectSide::kNone,
+           at::Tensor projector = {});
+  // One step using each param's current .grad(); lrs[group] is that group's rate.
+  void step(const std::vector<double>& lrs);
+  int64_t steps() const { return step_; }
+  void set_steps(int64_t s) { step_ = s; }
+  std::vector<AdamParam>& params() { return params_; }
+  const std::vector<AdamParam>& params() const { return params_; }
+
+ private:
+  double b1_, b2_, eps_;
+  int64_t step_ = 0;
+  std::vector<AdamParam> params_;
+};
+
+}  // namespace lorasub::method
