@@ -1,0 +1,116 @@
+// lorasub: one binary, subcommands. Every rank parses the same command line; a bad
+// config is reported once (rank 0) with exit code 2; a failure after start-up brings
+// the whole job down (MPI_Abort) so no rank waits forever on a dead peer.
+#include <ATen/Parallel.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "lorasub/core/config.h"
+#include "lorasub/core/error.h"
+#include "lorasub/dist/world.h"
+#include "lorasub/train/bench.h"
+#include "lorasub/train/pretrainer.h"
+#include "lorasub/train/trainer.h"
+
+namespace {
+
+using lorasub::Config;
+namespace dist = lorasub::dist;
+namespace train = lorasub::train;
+
+struct Common {
+  std::string config;
+  std::vector<std::string> overrides;
+};
+
+void add_common(CLI::App* app, Common& c) {
+  app->add_option("-c,--config", c.config, "YAML config file (see configs/)")->required();
+  app->add_option("--set", c.overrides, "override a key: section.key=value (repeatable)")
+      ->type_name("KEY=VALUE");
+}
+
+int run_train(const Config& cfg, const dist::World& w, dist::Communicator& comm, int64_t tasks) {
+  train::Trainer trainer(cfg, w, comm);
+  train::TrainSummary s = trainer.run(tasks);
+  if (w.is_root()) {
+    std::printf("\naccuracy matrix (%% on task j's classes after task i):\n");
+    for (size_t i = 0; i < s.accuracy.matrix().size(); ++i) {
+      std::printf("  after task %-3zu", i + 1);
+      for (double a : s.accuracy.matrix()[i]) std::printf(" %6.2f", a);
+      std::printf("\n");
+    }
+    std::printf("%s: A_last %.2f  A_avg %.2f  forgetting %.2f  BWT %.2f  (%.1f s, %.0f train img/s)\n",
+                cfg.method.name.c_str(), s.accuracy.a_last(), s.accuracy.a_avg(),
+                s.accuracy.forgetting(), s.accuracy.bwt(), s.wall_seconds, s.train_images_per_second());
+    std::printf("outputs: %s/{config.yaml,results.json,accuracy_matrix.csv,checkpoints/}\n",
+                trainer.run_dir().c_str());
+  }
+  return lorasub::kExitOk;
+}
+
+int run_pretrain(const Config& cfg, const dist::World& w, dist::Communicator& comm) {
+  train::PretrainResult r = train::pretrain(cfg, w, comm);
+  if (w.is_root())
+    std::printf("pretrain: final loss %.4f, linear-head test accuracy %.2f%%, %.0f img/s -> %s\n",
+                r.final_loss, r.test_accuracy, r.images_per_second, r.output.c_str());
+  return lorasub::kExitOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  dist::MpiRuntime mpi(&argc, &argv);
+  const dist::World& world = mpi.world();
+  CLI::App app{"lorasub: exemplar-free continual learning with LoRA subtraction (LoRA-/DRS)"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("lorasub ") + LORASUB_VERSION);
+  app.footer("Config keys: lorasub --help-config lists every key with its type, default and meaning.\n"
+             "Exit codes: 0 ok, 1 runtime failure, 2 bad config or command line.");
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--help-config") {
+      if (world.is_root()) std::printf("%s", lorasub::describe_config().c_str());
+      return lorasub::kExitOk;
+    }
+  }
+  Common tc, pc, bc;
+  int64_t max_tasks = 0, bench_tasks = 20;
+  CLI::App* train_cmd = app.add_subcommand("train", "run a continual-learning task sequence");
+  add_common(train_cmd, tc);
+  train_cmd->add_option("--tasks", max_tasks, "stop after this many tasks (0 = all)");
+  CLI::App* pre_cmd = app.add_subcommand("pretrain", "pre-train the ViT from scratch and write pretrain.output");
+  add_common(pre_cmd, pc);
+  CLI::App* bench_cmd = app.add_subcommand("bench", "print throughput, step-time flatness and task-boundary share on generated data");
+  add_common(bench_cmd, bc);
+  bench_cmd->add_option("--tasks", bench_tasks, "tasks of the generated plan")->check(CLI::Range(2, 1000));
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (!world.is_root()) return e.get_exit_code() == 0 ? lorasub::kExitOk : lorasub::kExitUsage;
+    return app.exit(e) == 0 ? lorasub::kExitOk : lorasub::kExitUsage;
+  }
+  Common& c = train_cmd->parsed() ? tc : pre_cmd->parsed() ? pc : bc;
+  Config cfg;
+  try {
+    cfg = lorasub::load_config(c.config, c.overrides);
+  } catch (const lorasub::ConfigError& e) {
+    if (world.is_root()) std::fprintf(stderr, "lorasub: config error: %s\n", e.what());
+    return lorasub::kExitUsage;  // every rank sees the same error: exit without aborting
+  }
+  try {
+    at::set_num_threads(dist::threads_per_rank(static_cast<int>(cfg.train.threads), world));
+    auto comm = dist::make_communicator(cfg.dist.backend, world);
+    if (train_cmd->parsed()) return run_train(cfg, world, *comm, max_tasks);
+    if (pre_cmd->parsed()) return run_pretrain(cfg, world, *comm);
+    train::BenchReport r = train::run_bench(cfg, bench_tasks, world, *comm);
+    if (world.is_root()) std::printf("\nbench (%d rank(s)):\n%s", world.size, r.text().c_str());
+    return lorasub::kExitOk;
+  } catch (const lorasub::ConfigError& e) {
+    dist::abort_job(world, std::string("config error: ") + e.what(), lorasub::kExitUsage);
+  } catch (const std::exception& e) {
+    dist::abort_job(world, std::string("error: ") + e.what(), lorasub::kExitFailure);
+  }
+}

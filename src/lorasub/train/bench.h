@@ -1,0 +1,24 @@
+// `lorasub bench`: figures, not assertions. Runs the configured model on generated
+// data and prints train images/s, the per-step time at task 2 vs the last task of a
+// long plan (must be flat: old deltas are folded), and the task-boundary share.
+#pragma once
+#include <string>
+
+#include "lorasub/core/config.h"
+#include "lorasub/dist/communicator.h"
+#include "lorasub/dist/world.h"
+
+namespace lorasub::train {
+
+struct BenchReport {
+  double train_images_per_second = 0;
+  double step_ms_task2 = 0, step_ms_last = 0;  // mean step time
+  double boundary_share = 0;                    // (covariance+protos+eval+ckpt) / task time
+  int64_t tasks = 0;
+  std::string text() const;
+};
+
+// Overrides the data section with a synthetic `tasks`-task plan of the model's shape.
+BenchReport run_bench(Config cfg, int64_t tasks, const dist::World& world, dist::Communicator& comm);
+
+}  // namespace lorasub::train

@@ -1,0 +1,120 @@
+#include "lorasub/train/pretrainer.h"
+
+#include <ATen/ATen.h>
+
+#include <chrono>
+#include <cmath>
+
+#include "lorasub/data/loader.h"
+#include "lorasub/data/sampler.h"
+#include "lorasub/io/run_dir.h"
+#include "lorasub/method/grad_sync.h"
+#include "lorasub/method/learner.h"
+#include "lorasub/method/projected_adam.h"
+#include "lorasub/model/vit.h"
+#include "lorasub/train/datasets.h"
+#include "lorasub/train/progress.h"
+
+namespace lorasub::train {
+namespace {
+
+struct Net {
+  model::Vit vit;
+  at::Tensor head_w, head_b;
+  at::Tensor logits(const data::Batch& b) const {
+    at::Tensor x = at::from_blob(const_cast<float*>(b.pixels.data()), {b.n, b.channels, b.height, b.width}, at::kFloat);
+    return at::linear(vit.features(x), head_w, head_b);
+  }
+};
+
+double linear_head_accuracy(const Net& net, const data::ImageSet& test, const Config& cfg,
+                            const dist::World& world, dist::Communicator& comm) {
+  at::NoGradGuard no_grad;
+  std::vector<int64_t> idx(static_cast<size_t>(test.size()));
+  for (size_t i = 0; i < idx.size(); ++i) idx[i] = static_cast<int64_t>(i);
+  data::GlobalSampler s(idx, cfg.train.eval_batch_size, cfg.run.seed, 0, false);
+  data::Loader loader(test, data::SmallImageTransform{}, static_cast<int>(cfg.data.workers), 2);
+  loader.start(s.rank_batches(0, world.rank, world.size), data::StreamKey{cfg.run.seed, 0, 0});
+  std::vector<int64_t> counts{0, 0};
+  while (auto b = loader.next()) {
+    if (b->n == 0) continue;
+    at::Tensor pred = net.logits(*b).argmax(1);
+    at::Tensor lab = at::from_blob(b->labels.data(), {b->n}, at::kLong);
+    counts[0] += pred.eq(lab).sum().item<int64_t>();
+    counts[1] += b->n;
+  }
+  comm.allreduce_sum(counts.data(), 2);
+  return counts[1] > 0 ? 100.0 * static_cast<double>(counts[0]) / static_cast<double>(counts[1]) : 0.0;
+}
+
+}  // namespace
+
+PretrainResult pretrain(const Config& cfg, const dist::World& world, dist::Communicator& comm) {
+  const auto t0 = std::chrono::steady_clock::now();
+  DataSplits data = open_dataset(cfg.pretrain.dataset, cfg.pretrain.root, cfg.data, cfg.model, cfg.run.seed);
+  const model::VitShape shape{cfg.model.image_size, cfg.model.channels, cfg.model.patch,
+                              cfg.model.dim, cfg.model.depth, cfg.model.heads, cfg.model.mlp_dim};
+  const int64_t classes = data.train.num_classes();
+  Net net{model::Vit::random(shape, cfg.run.seed), at::zeros({classes, shape.dim}), at::zeros({classes})};
+  net.vit.set_requires_grad(true);
+  net.head_w.requires_grad_(true);
+  net.head_b.requires_grad_(true);
+  std::vector<at::Tensor> params = net.vit.parameters();
+  params.push_back(net.head_w);
+  params.push_back(net.head_b);
+  method::ProjectedAdam adam;
+  for (auto& p : params) adam.add(p, 0);
+  method::GradSync sync(params);
+
+  std::vector<int64_t> idx(static_cast<size_t>(data.train.size()));
+  for (size_t i = 0; i < idx.size(); ++i) idx[i] = static_cast<int64_t>(i);
+  data::GlobalSampler sampler(idx, cfg.pretrain.batch_size, cfg.run.seed, 0, true);
+  data::Loader loader(data.train, data::SmallImageTransform{true, cfg.data.crop_padding, false},
+                      static_cast<int>(cfg.data.workers), static_cast<int>(cfg.data.prefetch));
+  const int64_t total = cfg.pretrain.epochs * sampler.num_batches();
+  Progress progress(world.is_root(), cfg.train.log_every);
+  PretrainResult r;
+  int64_t step = 0, images = 0;
+  for (int64_t e = 0; e < cfg.pretrain.epochs; ++e) {
+    loader.start(sampler.rank_batches(e, world.rank, world.size), data::StreamKey{cfg.run.seed, 0, e});
+    progress.begin("pretrain epoch " + std::to_string(e + 1) + "/" + std::to_string(cfg.pretrain.epochs),
+                   sampler.num_batches());
+    for (int64_t b = 0; b < sampler.num_batches(); ++b, ++step) {
+      auto batch = loader.next();
+      const int64_t gb = sampler.batch_size(b);
+      double ce_sum = 0;
+      if (batch->n > 0) {
+        at::Tensor lab = at::from_blob(batch->labels.data(), {batch->n}, at::kLong);
+        at::Tensor ce = at::cross_entropy_loss(net.logits(*batch), lab, {}, at::Reduction::Sum);
+        ce_sum = ce.item<double>();
+        (ce / static_cast<double>(gb)).backward();
+      }
+      const std::vector<float> sums = sync.allreduce(comm, {0.0f, static_cast<float>(ce_sum), 0.0f});
+      const double lr = cfg.pretrain.lr * 0.5 * (1.0 + std::cos(M_PI * static_cast<double>(step) / static_cast<double>(total)));
+      if (cfg.pretrain.weight_decay > 0) {
+        at::NoGradGuard ng;
+        for (auto& p : params) p.mul_(1.0 - lr * cfg.pretrain.weight_decay);
+      }
+      adam.step({lr});
+      for (auto& p : params) p.mutable_grad() = at::Tensor();
+      r.final_loss = sums[method::kSlotCeSum] / static_cast<double>(gb);
+      images += gb;
+      progress.step(b + 1, r.final_loss, gb);
+    }
+    progress.end(r.final_loss);
+  }
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  r.images_per_second = secs > 0 ? static_cast<double>(images) / secs : 0;
+  r.test_accuracy = linear_head_accuracy(net, data.test, cfg, world, comm);
+  r.output = cfg.pretrain.output;
+  if (world.is_root()) {
+    const auto slash = r.output.find_last_of('/');
+    if (slash != std::string::npos && slash > 0) io::make_dirs(r.output.substr(0, slash));
+    net.vit.save(r.output, {{"format", "pt"}, {"lorasub_pretrain_dataset", cfg.pretrain.dataset},
+                            {"lorasub_test_accuracy", std::to_string(r.test_accuracy)}});
+  }
+  comm.barrier();
+  return r;
+}
+
+}  // namespace lorasub::train
