@@ -4,9 +4,11 @@
 #include <ATen/Parallel.h>
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <cstdio>
 #include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "lorasub/core/config.h"
@@ -109,6 +111,10 @@ int main(int argc, char** argv) {
     if (world.is_root()) std::printf("\nbench (%d rank(s)):\n%s", world.size, r.text().c_str());
     return lorasub::kExitOk;
   } catch (const lorasub::ConfigError& e) {
+    // Usually every rank hits the same bad input (a missing dataset directory): rank 0
+    // reports it and aborts the job; the others wait a moment so that it is said once,
+    // and report it themselves only when it is theirs alone.
+    if (!world.is_root()) std::this_thread::sleep_for(std::chrono::seconds(2));
     dist::abort_job(world, std::string("config error: ") + e.what(), lorasub::kExitUsage);
   } catch (const std::exception& e) {
     dist::abort_job(world, std::string("error: ") + e.what(), lorasub::kExitFailure);

@@ -151,6 +151,7 @@ void Trainer::train_epochs(int64_t t, const std::vector<int64_t>& indices, Train
       step_time += since(s0);
       ++steps;
       ++global_step_;
+      if (on_step_) on_step_(t, global_step_, *learner_);
       summary.images_trained += gb;
       last_loss = r.loss;
       progress.step(b + 1, r.loss, gb);

@@ -1,6 +1,7 @@
 // The continual-learning task loop: data per task, the learner's phases, progress on
 // rank 0, a task-end HDF5 checkpoint, results.json and accuracy_matrix.csv.
 #pragma once
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -40,6 +41,10 @@ class Trainer {
   const method::Learner& learner() const { return *learner_; }
   const data::TaskPlan& plan() const { return plan_; }
   std::string run_dir() const;
+  // Called on every rank after every optimizer step, with the task and the number of
+  // steps done so far (tests use it to compare ranks step by step).
+  using StepObserver = std::function<void(int64_t task, int64_t steps_done, const method::Learner&)>;
+  void set_step_observer(StepObserver f) { on_step_ = std::move(f); }
 
  private:
   void run_task(int64_t t, TrainSummary& summary);
@@ -55,6 +60,7 @@ class Trainer {
   std::unique_ptr<model::Vit> vit_;
   std::unique_ptr<method::Learner> learner_;
   int64_t global_step_ = 0;
+  StepObserver on_step_;
 };
 
 // Relabels both splits to class-order positions (dropping classes not in the plan).

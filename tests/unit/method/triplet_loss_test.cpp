@@ -109,3 +109,27 @@ TEST(TripletLoss, GradientMatchesFiniteDifference) {
 
 }  // namespace
 }  // namespace lorasub::method
+
+namespace lorasub::method {
+namespace {
+
+// The distributed ATL: each rank differentiates the loss of its own anchor range with
+// respect to every feature of the gathered global batch, and the gradients are summed.
+// That must equal differentiating the whole batch at once.
+TEST(TripletLoss, AnchorRangesSumToWholeBatch) {
+  at::manual_seed(3);
+  for (int trial = 0; trial < 20; ++trial) {
+    at::Tensor f0 = at::randn({7, 16});
+    at::Tensor l = at::tensor({0, 1, 0, 0, 1, 1, 0}, at::kLong);
+    at::Tensor whole = f0.clone().requires_grad_(true);
+    triplet_loss_sum(whole, l, at::Tensor(), 2.0, 0, 7).backward();
+    at::Tensor parts = f0.clone().requires_grad_(true);
+    triplet_loss_sum(parts, l, at::Tensor(), 2.0, 0, 4).backward();
+    triplet_loss_sum(parts, l, at::Tensor(), 2.0, 4, 7).backward();
+    const double scale = whole.grad().abs().max().item<double>();
+    EXPECT_LT((whole.grad() - parts.grad()).abs().max().item<double>(), 1e-5 * scale) << "trial " << trial;
+  }
+}
+
+}  // namespace
+}  // namespace lorasub::method
