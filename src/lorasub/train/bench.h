@@ -12,7 +12,7 @@ namespace lorasub::train {
 
 struct BenchReport {
   double train_images_per_second = 0;
-  double step_ms_task2 = 0, step_ms_last = 0;  // mean step time
+  double step_ms_task1 = 0, step_ms_task2 = 0, step_ms_last = 0;  // mean step time
   double boundary_share = 0;                    // (covariance+protos+eval+ckpt) / task time
   int64_t tasks = 0;
   std::string text() const;
