@@ -75,9 +75,11 @@ struct TrainConfig {
   int64_t eval_batch_size = 256;
   int64_t log_every = 10;    // steps between progress lines when not a terminal
   int64_t threads = 0;       // intra-op threads per rank; 0 = cores / local ranks
-  // fault injection for tests: rank fail_rank throws at global step fail_step (-1 = off)
+  // fault injection for tests: at global step fail_step (-1 = off) rank fail_rank
+  // throws (fail_kind throw), makes its loss NaN (nan) or sends itself SIGUSR1 (signal)
   int64_t fail_step = -1;
   int64_t fail_rank = 0;
+  std::string fail_kind = "throw";
 };
 
 struct PretrainConfig {
@@ -95,7 +97,13 @@ struct DistConfig {
 };
 
 struct CkptConfig {
-  bool task_end = true;          // HDF5 at every task end
+  bool task_end = true;               // checkpoint at every task end (task_TTT.h5)
+  int64_t every_steps = 0;            // and every N global steps (0 = off)
+  double every_minutes = 30;          // and every M minutes of training (0 = off)
+  int64_t keep = 3;                   // step checkpoints kept (oldest pruned first)
+  bool keep_task_ends = true;         // task-end checkpoints are never pruned
+  double stop_deadline_seconds = 120; // after a stop signal, force an exit if the agreed
+                                      // stop has not finished by then (0 = wait forever)
 };
 
 struct MetricsConfig {

@@ -142,8 +142,11 @@ std::vector<Key> build_train() {
       field("train.fail_step", &C::train, &T::fail_step,
             "fault injection: global step to throw at (-1 = off)")
           .at_least(-1),
-      field("train.fail_rank", &C::train, &T::fail_rank, "fault injection: rank that throws")
+      field("train.fail_rank", &C::train, &T::fail_rank, "fault injection: rank that fails")
           .at_least(0),
+      field("train.fail_kind", &C::train, &T::fail_kind,
+            "fault injection: throw, make the loss NaN, or send itself SIGUSR1")
+          .one_of({"throw", "nan", "signal"}),
   };
 }
 
@@ -162,7 +165,21 @@ std::vector<Key> build_rest() {
       field("pretrain.output", &C::pretrain, &P::output, "where pretraining writes the backbone"),
       field("dist.backend", &C::dist, &DistConfig::backend, "communicator")
           .one_of({"auto", "mpi", "nccl", "local"}),
-      field("ckpt.task_end", &C::ckpt, &CkptConfig::task_end, "HDF5 checkpoint at every task end"),
+      field("ckpt.task_end", &C::ckpt, &CkptConfig::task_end,
+            "checkpoint at every task end (checkpoints/task_TTT.h5)"),
+      field("ckpt.every_steps", &C::ckpt, &CkptConfig::every_steps,
+            "also checkpoint every N global steps (0 = off)")
+          .at_least(0),
+      field("ckpt.every_minutes", &C::ckpt, &CkptConfig::every_minutes,
+            "also checkpoint every M minutes of training (0 = off)")
+          .at_least(0),
+      field("ckpt.keep", &C::ckpt, &CkptConfig::keep, "step checkpoints kept (oldest pruned first)")
+          .at_least(1),
+      field("ckpt.keep_task_ends", &C::ckpt, &CkptConfig::keep_task_ends,
+            "never prune task-end checkpoints (false: they count towards ckpt.keep)"),
+      field("ckpt.stop_deadline_seconds", &C::ckpt, &CkptConfig::stop_deadline_seconds,
+            "after a stop signal, exit (code 76) if the agreed stop has not finished by then; 0 = no limit")
+          .at_least(0),
       field("metrics.enabled", &C::metrics, &MetricsConfig::enabled, "serve Prometheus metrics"),
       field("metrics.port", &C::metrics, &MetricsConfig::port, "rank r serves on port + local_rank")
           .range(1, 65535),
