@@ -18,4 +18,11 @@ void GradBucket::allreduce(Communicator& comm) { comm.allreduce_sum(buffer_.data
 
 void GradBucket::zero() { std::fill(buffer_.begin(), buffer_.end(), 0.0f); }
 
+bool GradBucket::all_finite() const {
+  // x - x is 0 for finite x and NaN for NaN/Inf: one branch-free pass the compiler vectorizes.
+  float acc = 0.0f;
+  for (float x : buffer_) acc += x - x;
+  return acc == 0.0f;
+}
+
 }  // namespace lorasub::dist

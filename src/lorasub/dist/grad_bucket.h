@@ -20,6 +20,8 @@ class GradBucket {
   // Sums the whole buffer (grads and control slots) across ranks.
   void allreduce(Communicator& comm);
   void zero();
+  // False when any gradient or control value is NaN or infinite.
+  bool all_finite() const;
 
  private:
   std::vector<size_t> sizes_;

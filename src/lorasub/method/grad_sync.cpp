@@ -31,6 +31,7 @@ std::vector<float> GradSync::allreduce(dist::Communicator& comm, const std::vect
   }
   for (size_t s = 0; s < kNumSlots; ++s) bucket_.control(s) = s < control.size() ? control[s] : 0.0f;
   if (comm.size() > 1) bucket_.allreduce(comm);
+  finite_ = bucket_.all_finite();
   for (size_t i = 0; i < params_.size(); ++i) {
     at::Tensor summed = at::from_blob(bucket_.grad(i), params_[i].sizes(), at::kFloat);
     at::Tensor g = params_[i].mutable_grad();

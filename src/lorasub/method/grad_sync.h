@@ -19,10 +19,14 @@ class GradSync {
   // writes the sums back into .grad() and returns the summed control slots.
   std::vector<float> allreduce(dist::Communicator& comm, const std::vector<float>& control);
   size_t bytes() const { return bucket_.bytes(); }
+  // Whether the last all-reduced buffer (gradients and loss sums) was all finite. The
+  // same on every rank, since every rank holds the same sums.
+  bool finite() const { return finite_; }
 
  private:
   std::vector<at::Tensor> params_;
   dist::GradBucket bucket_;
+  bool finite_ = true;
 };
 
 }  // namespace lorasub::method

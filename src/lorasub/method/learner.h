@@ -36,6 +36,20 @@ struct StepResult {
   bool stop = false;  // some rank asked to stop (control slot)
 };
 
+// Everything the learner's next step depends on (a checkpoint's learner part).
+struct LearnerState {
+  int64_t task = -1;                            // the task in progress or just finished
+  bool trained = false;                         // end_training() done for `task`
+  std::vector<model::TaskAdapters> adapters;    // tasks 0..task
+  std::vector<Head> heads;                      // tasks 0..task
+  at::Tensor prototypes;                        // all classes of the plan x d (unset rows 0)
+  std::vector<int64_t> proto_counts;            // per class, 0 = not yet
+  std::vector<at::Tensor> projectors;           // per block for `task`; empty = none
+  std::vector<int64_t> kept_dims;               // per block for `task`
+  int64_t adam_steps = 0;                       // optimizer of `task`
+  std::vector<at::Tensor> adam_m, adam_v;       // in optimizer order (A_k,B_k,A_v,B_v per block, head w, b)
+};
+
 struct EvalResult {
   std::vector<int64_t> correct, total;  // per task seen so far
   double overall() const;               // % over all seen test images
@@ -63,6 +77,12 @@ class Learner {
   EvalResult evaluate(const BatchSource& batches);
 
   int64_t current_task() const { return task_; }
+  bool trained() const { return trained_; }  // end_training() done for the current task
+  // A deep copy of the state (tensors cloned, detached).
+  LearnerState state() const;
+  // Replaces the learner's state with `s` (a fresh learner, or one being rolled back),
+  // so that the next call continues exactly where the learner that saved it stood.
+  void restore(const LearnerState& s);
   const model::LoraBank& bank() const { return bank_; }
   const std::vector<Head>& heads() const { return heads_; }
   const at::Tensor& prototypes() const { return prototypes_; }      // C x d
@@ -97,6 +117,7 @@ class Learner {
   std::unique_ptr<GradSync> sync_;
   std::vector<double> lrs_{0.0, 0.0};
   int64_t task_ = -1;
+  bool trained_ = false;
 };
 
 // The sequential-LoRA baseline: same adapters, heads, prototypes and NCM; no

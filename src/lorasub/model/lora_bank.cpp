@@ -92,6 +92,11 @@ std::vector<at::Tensor> LoraBank::folded_qkv(int64_t upto, int sign) const {
   return out;
 }
 
+void LoraBank::clear() {
+  tasks_.clear();
+  refresh();
+}
+
 void LoraBank::refresh() {
   const int64_t t = num_tasks();
   merged_old_ = folded_qkv(std::max<int64_t>(t - 1, 0), +1);

@@ -28,6 +28,8 @@ class LoraBank {
   // Appends adapters with given values (checkpoint load, tests).
   void add_task(TaskAdapters adapters);
   int64_t num_tasks() const { return static_cast<int64_t>(tasks_.size()); }
+  // Drops every task (before restoring a saved state).
+  void clear();
   int64_t rank() const { return rank_; }
   const TaskAdapters& task(int64_t t) const { return tasks_.at(t); }
   TaskAdapters& task(int64_t t) { return tasks_.at(t); }
