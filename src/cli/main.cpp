@@ -15,6 +15,8 @@
 #include "lorasub/core/error.h"
 #include "lorasub/dist/world.h"
 #include "lorasub/train/bench.h"
+#include "lorasub/train/checkpoint.h"
+#include "lorasub/train/signals.h"
 #include "lorasub/train/pretrainer.h"
 #include "lorasub/train/trainer.h"
 
@@ -35,9 +37,16 @@ void add_common(CLI::App* app, Common& c) {
       ->type_name("KEY=VALUE");
 }
 
-int run_train(const Config& cfg, const dist::World& w, dist::Communicator& comm, int64_t tasks) {
+int run_train(const Config& cfg, const dist::World& w, dist::Communicator& comm, int64_t tasks,
+              const train::ResumeRequest& resume) {
   train::Trainer trainer(cfg, w, comm);
-  train::TrainSummary s = trainer.run(tasks);
+  trainer.resume(resume);
+  train::TrainSummary s;
+  try {
+    s = trainer.run(tasks);
+  } catch (const train::StopRequested&) {
+    return lorasub::kExitRequeue;
+  }
   if (w.is_root()) {
     std::printf("\naccuracy matrix (%% on task j's classes after task i):\n");
     for (size_t i = 0; i < s.accuracy.matrix().size(); ++i) {
@@ -71,7 +80,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("lorasub ") + LORASUB_VERSION);
   app.footer("Config keys: lorasub --help-config lists every key with its type, default and meaning.\n"
-             "Exit codes: 0 ok, 1 runtime failure, 2 bad config or command line.");
+             "Exit codes: 0 ok, 1 runtime failure, 2 bad config or command line; train --help lists 3, 75 and 76.");
   for (int i = 1; i < argc; ++i) {
     if (std::string(argv[i]) == "--help-config") {
       if (world.is_root()) std::printf("%s", lorasub::describe_config().c_str());
@@ -80,9 +89,23 @@ int main(int argc, char** argv) {
   }
   Common tc, pc, bc;
   int64_t max_tasks = 0, bench_tasks = 20;
+  train::ResumeRequest resume;
+  std::string inspect_path;
   CLI::App* train_cmd = app.add_subcommand("train", "run a continual-learning task sequence");
   add_common(train_cmd, tc);
   train_cmd->add_option("--tasks", max_tasks, "stop after this many tasks (0 = all)");
+  train_cmd->add_option("--resume", resume.from,
+                        "continue from a checkpoint: 'auto' (the newest good one of the run "
+                        "directory, falling back past damaged ones; none: start fresh) or a path");
+  train_cmd->add_flag("--allow-config-change", resume.allow_config_change,
+                      "resume although the config or backbone differs from the checkpoint's (recorded in results.json)");
+  train_cmd->footer(
+      "Exit codes: 0 done; 1 runtime failure; 2 bad config, command line or checkpoint;\n"
+      "3 NaN/Inf in loss or gradients (no checkpoint written, the last good one kept);\n"
+      "75 stopped by SIGUSR1/SIGTERM at an agreed step, checkpoint written: requeue with --resume auto;\n"
+      "76 forced stop (second signal or ckpt.stop_deadline_seconds): the last good checkpoint is intact.");
+  CLI::App* inspect_cmd = app.add_subcommand("inspect", "print what a checkpoint holds and check its integrity (exit 1 if damaged)");
+  inspect_cmd->add_option("checkpoint", inspect_path, "checkpoint file (.h5)")->required();
   CLI::App* pre_cmd = app.add_subcommand("pretrain", "pre-train the ViT from scratch and write pretrain.output");
   add_common(pre_cmd, pc);
   CLI::App* bench_cmd = app.add_subcommand("bench", "print throughput, step-time flatness and task-boundary share on generated data");
@@ -93,6 +116,12 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     if (!world.is_root()) return e.get_exit_code() == 0 ? lorasub::kExitOk : lorasub::kExitUsage;
     return app.exit(e) == 0 ? lorasub::kExitOk : lorasub::kExitUsage;
+  }
+  if (inspect_cmd->parsed()) {
+    if (!world.is_root()) return lorasub::kExitOk;
+    bool ok = false;
+    std::printf("%s", train::describe_checkpoint(inspect_path, &ok).c_str());
+    return ok ? lorasub::kExitOk : lorasub::kExitFailure;
   }
   Common& c = train_cmd->parsed() ? tc : pre_cmd->parsed() ? pc : bc;
   Config cfg;
@@ -105,7 +134,7 @@ int main(int argc, char** argv) {
   try {
     at::set_num_threads(dist::threads_per_rank(static_cast<int>(cfg.train.threads), world));
     auto comm = dist::make_communicator(cfg.dist.backend, world);
-    if (train_cmd->parsed()) return run_train(cfg, world, *comm, max_tasks);
+    if (train_cmd->parsed()) return run_train(cfg, world, *comm, max_tasks, resume);
     if (pre_cmd->parsed()) return run_pretrain(cfg, world, *comm);
     train::BenchReport r = train::run_bench(cfg, bench_tasks, world, *comm);
     if (world.is_root()) std::printf("\nbench (%d rank(s)):\n%s", world.size, r.text().c_str());
@@ -116,6 +145,10 @@ int main(int argc, char** argv) {
     // and report it themselves only when it is theirs alone.
     if (!world.is_root()) std::this_thread::sleep_for(std::chrono::seconds(2));
     dist::abort_job(world, std::string("config error: ") + e.what(), lorasub::kExitUsage);
+  } catch (const lorasub::NonFiniteError& e) {
+    // Every rank sees the same all-reduced sums: let rank 0 say it once.
+    if (!world.is_root()) std::this_thread::sleep_for(std::chrono::seconds(2));
+    dist::abort_job(world, std::string("error: ") + e.what(), lorasub::kExitNonFinite);
   } catch (const std::exception& e) {
     dist::abort_job(world, std::string("error: ") + e.what(), lorasub::kExitFailure);
   }

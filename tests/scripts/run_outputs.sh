@@ -46,7 +46,8 @@ with h5py.File(path, "r") as f, open(path, "rb") as raw:
                 raw.seek(off); data = raw.read(obj.id.get_storage_size())
             assert zlib.crc32(data) == int(obj.attrs["crc32"]), f"crc mismatch in {name}"
     f.visititems(check)
-    assert f.attrs["format"] == "lorasub-task-end" and int(f.attrs["task"]) == 1
+    assert f.attrs["format"] == "lorasub-checkpoint" and int(f.attrs["format_version"]) == 2
+    assert int(f.attrs["task"]) == 1 and int(f.attrs["task_done"]) == 1 and f.attrs["kind"] == "task_end"
     r, d, L = 3, 16, 2
     for s in range(2):
         for l in range(L):

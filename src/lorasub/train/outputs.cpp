@@ -8,76 +8,64 @@
 #include "lorasub/io/h5file.h"
 #include "lorasub/io/results.h"
 #include "lorasub/io/run_dir.h"
+#include "lorasub/train/checkpoint.h"
 #include "lorasub/train/trainer.h"
 
+#include <chrono>
+#include <ctime>
+
 namespace lorasub::train {
-namespace {
-
-void write_tensor(io::H5Writer& w, const std::string& name, const at::Tensor& t) {
-  at::Tensor c = t.detach().contiguous();
-  const std::vector<int64_t> shape = c.sizes().vec();
-  if (c.scalar_type() == at::kLong) w.write(name, shape, c.data_ptr<int64_t>());
-  else if (c.scalar_type() == at::kDouble) w.write(name, shape, c.data_ptr<double>());
-  else w.write(name, shape, c.to(at::kFloat).contiguous().data_ptr<float>());
-}
-
-void write_i64(io::H5Writer& w, const std::string& name, const std::vector<int64_t>& v) {
-  w.write(name, {static_cast<int64_t>(v.size())}, v.data());
-}
-
-// T x T with NaN above the diagonal (not yet trained tasks).
-std::vector<double> square_matrix(const method::AccuracyMatrix& acc) {
-  const size_t t = static_cast<size_t>(acc.rows());
-  std::vector<double> m(t * t, std::numeric_limits<double>::quiet_NaN());
-  for (size_t i = 0; i < t; ++i)
-    for (size_t j = 0; j <= i; ++j) m[i * t + j] = acc.matrix()[i][j];
-  return m;
-}
-
-}  // namespace
-
 std::string Trainer::run_dir() const { return io::RunDir(cfg_.run.dir, cfg_.run.name).path(); }
 
-void Trainer::write_task_checkpoint(int64_t t, const TrainSummary& summary) const {
+Checkpoint Trainer::make_checkpoint(const std::string& kind, int64_t t, int64_t epoch, int64_t batch,
+                                    bool task_done) const {
+  Checkpoint c;
+  c.kind = kind;
+  c.pos = {t, epoch, batch, global_step_, task_done};
+  c.learner = learner_->state();
+  if (task_done) {  // the optimizer of a finished task is not needed again
+    c.learner.adam_m.clear();
+    c.learner.adam_v.clear();
+    c.learner.adam_steps = 0;
+  }
+  c.summary = summary_;
+  c.summary.wall_seconds = wall_before_ + std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start_).count();
+  c.current = current_;
+  c.current_step_seconds = current_step_seconds_;
+  c.current_steps = current_steps_;
+  c.config_yaml = dump_config(cfg_);
+  c.config_hash = config_hash(cfg_);
+  c.resume_hash = resume_hash(cfg_);
+  c.backbone_sha256 = backbone_sha256_;
+  c.lorasub_version = LORASUB_VERSION;
+  c.class_order = plan_.class_order();
+  c.task_sizes = plan_.task_sizes();
+  c.ranks = world_.size;
+  c.created_unix = static_cast<int64_t>(std::time(nullptr));
+  c.history_json = history_json_;
+  return c;
+}
+
+void Trainer::save_checkpoint(const std::string& kind, int64_t t, int64_t epoch, int64_t batch, bool task_done) {
+  if (!world_.is_root()) return;
   io::RunDir dir(cfg_.run.dir, cfg_.run.name);
   dir.create();
   char name[64];
-  std::snprintf(name, sizeof(name), "/task_%03lld.h5", static_cast<long long>(t));
-  io::H5Writer w(dir.checkpoints_dir() + name);
-  w.set_attr("/", "format", std::string("lorasub-task-end"));
-  w.set_attr("/", "format_version", int64_t{1});
-  w.set_attr("/", "lorasub_version", std::string(LORASUB_VERSION));
-  w.set_attr("/", "task", t);
-  w.set_attr("/", "method", cfg_.method.name);
-  w.set_attr("/", "config_hash", config_hash(cfg_));
-  w.write_string("config_yaml", dump_config(cfg_));
-  write_i64(w, "plan/class_order", plan_.class_order());
-  write_i64(w, "plan/task_sizes", plan_.task_sizes());
-  const method::Learner& l = *learner_;
-  for (int64_t s = 0; s <= t; ++s) {
-    const std::string task = "task_" + std::to_string(s);
-    const auto& blocks = l.bank().task(s).blocks;
-    for (size_t b = 0; b < blocks.size(); ++b) {
-      const std::string p = "adapters/" + task + "/block_" + std::to_string(b) + "/";
-      write_tensor(w, p + "a_k", blocks[b].a_k);
-      write_tensor(w, p + "b_k", blocks[b].b_k);
-      write_tensor(w, p + "a_v", blocks[b].a_v);
-      write_tensor(w, p + "b_v", blocks[b].b_v);
-    }
-    write_tensor(w, "heads/" + task + "/weight", l.heads()[s].weight);
-    write_tensor(w, "heads/" + task + "/bias", l.heads()[s].bias);
+  if (kind == "task_end") std::snprintf(name, sizeof(name), "/task_%03lld.h5", static_cast<long long>(t));
+  else std::snprintf(name, sizeof(name), "/step_%09lld.h5", static_cast<long long>(global_step_));
+  const std::string path = dir.checkpoints_dir() + name;
+  try {
+    write_checkpoint(path, make_checkpoint(kind, t, epoch, batch, task_done));
+  } catch (const std::exception& e) {
+    throw std::runtime_error(std::string("checkpoint not written (the previous ones are intact): ") + e.what());
   }
-  const int64_t seen = plan_.end_class(t);
-  write_tensor(w, "prototypes/means", l.prototypes().narrow(0, 0, seen));
-  write_i64(w, "prototypes/counts", std::vector<int64_t>(l.proto_counts().begin(), l.proto_counts().begin() + seen));
-  write_i64(w, "drs/kept_dims", l.kept_dims());
-  const int64_t rows = summary.accuracy.rows();
-  w.write("accuracy/matrix", {rows, rows}, square_matrix(summary.accuracy).data());
-  w.write("accuracy/overall", {rows}, summary.accuracy.overall().data());
-  w.commit();
+  prune_checkpoints(dir.checkpoints_dir(), cfg_.ckpt.keep, cfg_.ckpt.keep_task_ends, path);
+  last_ckpt_time_ = std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-void Trainer::write_outputs(const TrainSummary& s) const {
+void Trainer::write_outputs() const {
+  const TrainSummary& s = summary_;
+
   io::RunDir dir(cfg_.run.dir, cfg_.run.name);
   dir.create();
   dir.write_text_atomic("config.yaml", dump_config(cfg_));
@@ -96,6 +84,7 @@ void Trainer::write_outputs(const TrainSummary& s) const {
   j["wall_seconds"] = s.wall_seconds;
   j["train_images_per_second"] = s.train_images_per_second();
   j["accuracy_matrix"] = s.accuracy.matrix();
+  j["resumes"] = nlohmann::json::parse(history_json_, nullptr, false);
   for (size_t t = 0; t < s.seconds.size(); ++t) {
     const PhaseSeconds& p = s.seconds[t];
     j["tasks"].push_back({{"task", t},

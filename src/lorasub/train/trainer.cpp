@@ -10,6 +10,15 @@
 #include "lorasub/data/loader.h"
 #include "lorasub/data/sampler.h"
 #include "lorasub/train/progress.h"
+#include "lorasub/train/checkpoint.h"
+#include "lorasub/train/signals.h"
+#include "lorasub/io/run_dir.h"
+#include "lorasub/core/error.h"
+#include "lorasub/core/sha256.h"
+
+#include <csignal>
+#include <cmath>
+#include <nlohmann/json.hpp>
 
 namespace lorasub::train {
 namespace {
@@ -67,26 +76,143 @@ Trainer::Trainer(const Config& cfg, const dist::World& world, dist::Communicator
                                           ? model::Vit::random(shape, cfg.run.seed)
                                           : model::Vit::load(cfg.model.weights, shape));
   learner_ = method::make_learner(*vit_, cfg_, plan_, comm_);
+  backbone_sha256_ = backbone_identity(cfg.model.weights);
+  install_stop_handlers(cfg.ckpt.stop_deadline_seconds);
 }
 
 Trainer::~Trainer() = default;
 
+namespace {
+double now_seconds() {
+  return std::chrono::duration<double>(Clock::now().time_since_epoch()).count();
+}
+}  // namespace
+
+std::string Trainer::resume(const ResumeRequest& req) {
+  if (req.from.empty()) return "";
+  const std::string dir = io::RunDir(cfg_.run.dir, cfg_.run.name).checkpoints_dir();
+  auto say = [&](const std::string& text) { Progress::line(world_.is_root(), "lorasub: " + text); };
+  // Refuses a checkpoint this run cannot continue from; returns the config note.
+  auto check = [&](const Checkpoint& c, const std::string& path) -> bool {
+    const bool changed = c.resume_hash != resume_hash(cfg_);
+    if (changed && !req.allow_config_change)
+      throw FormatError("'" + path + "': written by a run with another config (resume hash " + c.resume_hash +
+                        ", this config " + resume_hash(cfg_) + "); pass --allow-config-change to continue anyway");
+    if (c.backbone_sha256 != backbone_sha256_ && !req.allow_config_change)
+      throw FormatError("'" + path + "': trained on another backbone (SHA-256 " + c.backbone_sha256 + ", model.weights has " +
+                        backbone_sha256_ + "); pass --allow-config-change to continue anyway");
+    if (c.class_order != plan_.class_order() || c.task_sizes != plan_.task_sizes())
+      throw FormatError("'" + path + "': its task plan (class order, task sizes) differs from this config's");
+    return changed;
+  };
+  std::vector<std::string> candidates;
+  if (req.from == "auto") {
+    candidates = list_checkpoints(dir);
+    if (candidates.empty()) {
+      say("--resume auto: no checkpoint in " + dir + "; starting from the beginning");
+      return "";
+    }
+  } else {
+    candidates = {req.from};
+  }
+  for (const std::string& path : candidates) {
+    Checkpoint c;
+    bool changed = false;
+    try {
+      c = read_checkpoint(path);
+      changed = check(c, path);
+      learner_->restore(c.learner);
+    } catch (const std::exception& e) {
+      if (req.from != "auto") throw ConfigError(std::string("cannot resume: ") + e.what());
+      say(std::string("--resume auto: skipping ") + e.what());
+      continue;
+    }
+    summary_ = c.summary;
+    global_step_ = c.pos.global_step;
+    wall_before_ = c.summary.wall_seconds;
+    if (c.pos.task_done) {
+      start_task_ = c.pos.task + 1;
+    } else {
+      start_task_ = c.pos.task;
+      resumed_mid_task_ = true;
+      resume_epoch_ = c.pos.epoch;
+      resume_batch_ = c.pos.batch;
+      current_ = c.current;
+      current_step_seconds_ = c.current_step_seconds;
+      current_steps_ = c.current_steps;
+    }
+    nlohmann::json hist = nlohmann::json::parse(c.history_json, nullptr, false);
+    if (!hist.is_array()) hist = nlohmann::json::array();
+    hist.push_back({{"from", path}, {"global_step", c.pos.global_step}, {"ranks", world_.size},
+                    {"written_by_ranks", c.ranks}, {"config_changed", changed}});
+    history_json_ = hist.dump();
+    say("resuming from " + path + " (" + c.kind + ": task " + std::to_string(c.pos.task + 1) + "/" +
+        std::to_string(plan_.num_tasks()) + (c.pos.task_done ? " finished" : ", epoch " + std::to_string(c.pos.epoch + 1) +
+        ", batch " + std::to_string(c.pos.batch)) + ", global step " + std::to_string(c.pos.global_step) +
+        (changed ? "; config changed, recorded" : "") + ")");
+    if (world_.is_root()) {
+      // Stale temporaries of writers that were killed: nobody else writes here.
+      for (const std::string& stale : io::list_files(dir, ".tmp-")) std::remove(stale.c_str());
+    }
+    return path;
+  }
+  say("--resume auto: no usable checkpoint in " + dir + "; starting from the beginning");
+  return "";
+}
+
 TrainSummary Trainer::run(int64_t max_tasks) {
   const auto t0 = Clock::now();
-  TrainSummary summary;
+  run_start_ = t0;
   const int64_t tasks = max_tasks > 0 ? std::min(max_tasks, plan_.num_tasks()) : plan_.num_tasks();
+  last_ckpt_time_ = now_seconds();
   Progress::line(world_.is_root(),
                  "lorasub: " + cfg_.method.name + " on " + cfg_.data.dataset + ", " +
                      std::to_string(tasks) + " tasks, " + std::to_string(world_.size) +
                      " rank(s), " + std::to_string(at::get_num_threads()) + " thread(s) each");
-  for (int64_t t = 0; t < tasks; ++t) run_task(t, summary);
-  summary.wall_seconds = since(t0);
-  if (world_.is_root()) write_outputs(summary);
-  return summary;
+  auto wall = [&] { return wall_before_ + since(t0); };
+  try {
+    for (int64_t t = start_task_; t < tasks; ++t) {
+      summary_.wall_seconds = wall();
+      run_task(t);
+      resumed_mid_task_ = false;
+      summary_.wall_seconds = wall();
+      // A stop asked for during the boundary phases is agreed here (not after the last task:
+      // the run is complete then).
+      if (t + 1 < tasks && agree_stop()) stop_now(t, 0, 0, true);
+    }
+  } catch (...) {
+    summary_.wall_seconds = wall();
+    throw;
+  }
+  summary_.wall_seconds = wall();
+  if (world_.is_root()) write_outputs();
+  return summary_;
 }
 
-void Trainer::run_task(int64_t t, TrainSummary& summary) {
-  PhaseSeconds sec;
+bool Trainer::agree_stop() {
+  int64_t flag = stop_requested() ? 1 : 0;
+  comm_.allreduce_max(&flag, 1);
+  return flag != 0;
+}
+
+void Trainer::stop_now(int64_t t, int64_t epoch, int64_t batch, bool task_done) {
+  const bool have = task_done && cfg_.ckpt.task_end;  // the task-end checkpoint was just written
+  if (!have) save_checkpoint("stop", t, epoch, batch, task_done);
+  comm_.barrier();  // nobody exits before rank 0's checkpoint is complete
+  std::fprintf(stderr, "lorasub: rank %d stopped at global step %lld on request (signal %d here); "
+               "checkpoint written; exit code 75 (requeue with --resume auto)\n",
+               world_.rank, static_cast<long long>(global_step_), stop_signal());
+  std::fflush(stderr);
+  throw StopRequested{global_step_};
+}
+
+void Trainer::run_task(int64_t t) {
+  const bool mid = resumed_mid_task_ && t == start_task_;
+  if (!mid) {
+    current_ = PhaseSeconds{};
+    current_step_seconds_ = 0;
+    current_steps_ = 0;
+  }
   const auto train_idx = data::TaskPlan::indices_in_range(data_.train.labels, plan_.first_class(t), plan_.end_class(t));
   const auto test_idx = data::TaskPlan::indices_in_range(data_.test.labels, 0, plan_.end_class(t));
   const int workers = static_cast<int>(cfg_.data.workers), prefetch = static_cast<int>(cfg_.data.prefetch);
@@ -100,65 +226,99 @@ void Trainer::run_task(int64_t t, TrainSummary& summary) {
   };
 
   auto c0 = Clock::now();
-  learner_->begin_task(t, source(aug_loader, train_idx, cfg_.train.batch_size, kCovarianceEpoch));
-  sec.covariance = since(c0);
+  if (!mid) {
+    learner_->begin_task(t, source(aug_loader, train_idx, cfg_.train.batch_size, kCovarianceEpoch));
+    current_.covariance = since(c0);
+  }
   c0 = Clock::now();
-  train_epochs(t, train_idx, summary);
-  learner_->end_training();
-  sec.train = since(c0);
+  const double train_before = current_.train;
+  if (!(mid && learner_->trained())) {
+    train_epochs(t, train_idx);
+    learner_->end_training();
+  }
+  current_.train = train_before + since(c0);
   c0 = Clock::now();
   learner_->add_prototypes(source(plain_train, train_idx, cfg_.train.eval_batch_size, 0));
-  sec.prototypes = since(c0);
+  current_.prototypes = since(c0);
   c0 = Clock::now();
   method::EvalResult ev = learner_->evaluate(source(plain_test, test_idx, cfg_.train.eval_batch_size, 0));
-  sec.eval = since(c0);
-  summary.accuracy.add_row(ev.per_task(), ev.overall());
-  summary.kept.push_back(learner_->kept_dims());
+  current_.eval = since(c0);
+  summary_.accuracy.add_row(ev.per_task(), ev.overall());
+  summary_.kept.push_back(learner_->kept_dims());
+  summary_.step_seconds.push_back(current_steps_ > 0 ? current_step_seconds_ / static_cast<double>(current_steps_) : 0.0);
+  summary_.seconds.push_back(current_);
   c0 = Clock::now();
-  if (world_.is_root() && cfg_.ckpt.task_end) write_task_checkpoint(t, summary);
-  sec.checkpoint = since(c0);
-  summary.seconds.push_back(sec);
+  if (cfg_.ckpt.task_end) save_checkpoint("task_end", t, 0, 0, true);
+  summary_.seconds.back().checkpoint = since(c0);
+  const PhaseSeconds& sec = summary_.seconds.back();
   Progress::line(world_.is_root(),
                  "task " + std::to_string(t + 1) + "/" + std::to_string(plan_.num_tasks()) +
                      fmt(": A_t %.2f%%  (cov %.1fs, train %.1fs, ", ev.overall(), sec.covariance, sec.train) +
-                     fmt("protos %.1fs, eval %.1fs)", sec.prototypes, sec.eval));
+                     fmt("protos %.1fs, eval %.1fs, ckpt %.1fs)", sec.prototypes, sec.eval, sec.checkpoint));
 }
 
-void Trainer::train_epochs(int64_t t, const std::vector<int64_t>& indices, TrainSummary& summary) {
+void Trainer::train_epochs(int64_t t, const std::vector<int64_t>& indices) {
   const int64_t epochs = t == 0 ? cfg_.train.init_epochs : cfg_.train.epochs;
+  const bool mid = resumed_mid_task_ && t == start_task_;
   data::GlobalSampler sampler(indices, cfg_.train.batch_size, cfg_.run.seed, t, true);
   data::Loader loader(data_.train, train_transform(cfg_.data), static_cast<int>(cfg_.data.workers),
                       static_cast<int>(cfg_.data.prefetch));
   Progress progress(world_.is_root(), cfg_.train.log_every);
-  double step_time = 0;
-  int64_t steps = 0;
-  for (int64_t e = 0; e < epochs; ++e) {
+  const auto train_start = Clock::now();
+  const double train_before = current_.train;
+  for (int64_t e = mid ? resume_epoch_ : 0; e < epochs; ++e) {
+    const int64_t first = (mid && e == resume_epoch_) ? resume_batch_ : 0;
     learner_->begin_epoch(e);
-    loader.start(sampler.rank_batches(e, world_.rank, world_.size), data::StreamKey{cfg_.run.seed, t, e});
+    std::vector<std::vector<int64_t>> batches = sampler.rank_batches(e, world_.rank, world_.size);
+    batches.erase(batches.begin(), batches.begin() + std::min<int64_t>(first, static_cast<int64_t>(batches.size())));
+    loader.start(std::move(batches), data::StreamKey{cfg_.run.seed, t, e});
     progress.begin("task " + std::to_string(t + 1) + "/" + std::to_string(plan_.num_tasks()) +
                        " epoch " + std::to_string(e + 1) + "/" + std::to_string(epochs),
                    sampler.num_batches());
     double last_loss = 0;
-    for (int64_t b = 0; b < sampler.num_batches(); ++b) {
+    for (int64_t b = first; b < sampler.num_batches(); ++b) {
       std::optional<data::Batch> batch = loader.next();
       if (!batch) throw std::logic_error("loader ended before the epoch did");
-      if (cfg_.train.fail_step == global_step_ && cfg_.train.fail_rank == world_.rank)
-        throw std::runtime_error("injected failure at global step " + std::to_string(global_step_) +
-                                 " (train.fail_step)");
+      if (cfg_.train.fail_step == global_step_ && cfg_.train.fail_rank == world_.rank) {
+        if (cfg_.train.fail_kind == "throw")
+          throw std::runtime_error("injected failure at global step " + std::to_string(global_step_) +
+                                   " (train.fail_step)");
+        if (cfg_.train.fail_kind == "nan") std::fill(batch->pixels.begin(), batch->pixels.end(), NAN);
+        if (cfg_.train.fail_kind == "signal") request_stop(SIGUSR1);
+      }
       const int64_t gb = sampler.batch_size(b);
       const auto s0 = Clock::now();
-      method::StepResult r = learner_->train_step(*batch, gb, false);
-      step_time += since(s0);
-      ++steps;
+      method::StepResult r;
+      try {
+        r = learner_->train_step(*batch, gb, stop_requested());
+      } catch (const NonFiniteError& err) {
+        throw NonFiniteError(std::string(err.what()) + " at global step " + std::to_string(global_step_) +
+                             " (task " + std::to_string(t + 1) + ", epoch " + std::to_string(e + 1) +
+                             ", batch " + std::to_string(b + 1) + "); stopped without writing a checkpoint, "
+                             "the last good one is kept");
+      }
+      current_step_seconds_ += since(s0);
+      ++current_steps_;
       ++global_step_;
       if (on_step_) on_step_(t, global_step_, *learner_);
-      summary.images_trained += gb;
+      summary_.images_trained += gb;
       last_loss = r.loss;
       progress.step(b + 1, r.loss, gb);
+      current_.train = train_before + since(train_start);
+      // Position after this step: the next batch, or the next epoch's first.
+      const bool last_batch = b + 1 == sampler.num_batches();
+      const int64_t ne = last_batch ? e + 1 : e, nb = last_batch ? 0 : b + 1;
+      if (r.stop) {
+        progress.end(last_loss);
+        stop_now(t, ne, nb, false);
+      }
+      const bool by_steps = cfg_.ckpt.every_steps > 0 && global_step_ % cfg_.ckpt.every_steps == 0;
+      const bool by_time = world_.is_root() && cfg_.ckpt.every_minutes > 0 &&
+                           now_seconds() - last_ckpt_time_ >= 60.0 * cfg_.ckpt.every_minutes;
+      if (by_steps || by_time) save_checkpoint("step", t, ne, nb, false);
     }
     progress.end(last_loss);
   }
-  summary.step_seconds.push_back(steps > 0 ? step_time / static_cast<double>(steps) : 0.0);
 }
 
 }  // namespace lorasub::train

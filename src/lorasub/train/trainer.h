@@ -1,6 +1,7 @@
 // The continual-learning task loop: data per task, the learner's phases, progress on
 // rank 0, a task-end HDF5 checkpoint, results.json and accuracy_matrix.csv.
 #pragma once
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -32,11 +33,26 @@ struct TrainSummary {
   double train_images_per_second() const;
 };
 
+struct Checkpoint;
+
+// How `lorasub train --resume` chooses its checkpoint.
+struct ResumeRequest {
+  std::string from;                  // "" (fresh), "auto" or a checkpoint path
+  bool allow_config_change = false;
+};
+
 class Trainer {
  public:
   Trainer(const Config& cfg, const dist::World& world, dist::Communicator& comm);
   ~Trainer();
+  // Loads a checkpoint per `req` on every rank (all ranks must call it). "auto": the
+  // newest good checkpoint of the run directory, skipping (and naming) damaged or
+  // incompatible ones; none: start fresh. A path: that file, or a ConfigError/FormatError.
+  // Returns the file resumed from ("" = fresh start).
+  std::string resume(const ResumeRequest& req);
   // Runs every task of the plan (or the first max_tasks > 0) and writes the outputs.
+  // Throws StopRequested after an agreed stop (checkpoint written) and NonFiniteError
+  // on NaN/Inf (no checkpoint written).
   TrainSummary run(int64_t max_tasks = 0);
   const method::Learner& learner() const { return *learner_; }
   const data::TaskPlan& plan() const { return plan_; }
@@ -47,10 +63,16 @@ class Trainer {
   void set_step_observer(StepObserver f) { on_step_ = std::move(f); }
 
  private:
-  void run_task(int64_t t, TrainSummary& summary);
-  void train_epochs(int64_t t, const std::vector<int64_t>& indices, TrainSummary& summary);
-  void write_outputs(const TrainSummary& summary) const;
-  void write_task_checkpoint(int64_t t, const TrainSummary& summary) const;
+  void run_task(int64_t t);
+  void train_epochs(int64_t t, const std::vector<int64_t>& indices);
+  void write_outputs() const;
+  // Rank 0 writes (kind task_end | step | stop) for position `pos`; prunes old ones.
+  void save_checkpoint(const std::string& kind, int64_t t, int64_t epoch, int64_t batch, bool task_done);
+  Checkpoint make_checkpoint(const std::string& kind, int64_t t, int64_t epoch, int64_t batch,
+                             bool task_done) const;
+  // Every rank: agree on a stop at a task boundary (one small all-reduce).
+  bool agree_stop();
+  [[noreturn]] void stop_now(int64_t t, int64_t epoch, int64_t batch, bool task_done);
 
   const Config& cfg_;
   dist::World world_;
@@ -61,6 +83,19 @@ class Trainer {
   std::unique_ptr<method::Learner> learner_;
   int64_t global_step_ = 0;
   StepObserver on_step_;
+  TrainSummary summary_;
+  PhaseSeconds current_;              // the task in progress
+  double current_step_seconds_ = 0;
+  int64_t current_steps_ = 0;
+  // Resume point (from a checkpoint): task, epoch, batch; resumed_mid_task_ when the
+  // learner was restored inside task resume_task_.
+  bool resumed_mid_task_ = false;
+  int64_t start_task_ = 0, resume_epoch_ = 0, resume_batch_ = 0;
+  std::string backbone_sha256_;
+  std::string history_json_ = "[]";
+  double wall_before_ = 0;            // wall seconds of earlier attempts (resumed runs)
+  std::chrono::steady_clock::time_point run_start_ = std::chrono::steady_clock::now();
+  double last_ckpt_time_ = 0;         // steady seconds of the last checkpoint (rank 0)
 };
 
 // Relabels both splits to class-order positions (dropping classes not in the plan).

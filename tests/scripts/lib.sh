@@ -1,0 +1,65 @@
+# Shared by the checkpoint script tests. Source after setting bin, work and src.
+PY=/usr/bin/python3; [ -x "$PY" ] || PY=python3
+CFG="$src/tests/scripts/ckpt.yaml"
+fail=0
+
+# lorasub on N ranks: run N ARGS...   (exit status of mpirun)
+run() {
+  local n="$1"; shift
+  mpirun -np "$n" --oversubscribe --bind-to none "$bin" "$@"
+}
+
+# A backbone pre-trained on the synthetic classes (a random ViT maps every image to
+# nearly the same feature, which makes 1-rank vs 2-rank comparisons ill-conditioned).
+make_backbone() {
+  BACKBONE="$work/backbone.safetensors"
+  run 2 pretrain -c "$CFG" --set "pretrain.output=$BACKBONE" >"$work/pretrain.log" 2>&1 || {
+    echo "FAIL: pretraining the test backbone"; cat "$work/pretrain.log"; exit 1; }
+}
+
+# train on N ranks into run NAME: train_run N NAME ARGS... ; stdout/stderr in $work/NAME.*
+train_run() {
+  local n="$1" name="$2"; shift 2
+  run "$n" train -c "$CFG" --set "run.dir=$work/runs" --set "run.name=$name" \
+    --set "model.weights=$BACKBONE" "$@" >>"$work/$name.out" 2>>"$work/$name.err"
+}
+
+# expect_rc WANT GOT WHAT
+expect_rc() {
+  if [ "$2" -ne "$1" ]; then echo "FAIL: $3: exit $2, want $1"; fail=1; else echo "ok   $3: exit $2"; fi
+}
+
+# expect_in FILE PATTERN WHAT
+expect_in() {
+  if grep -q -- "$2" "$1"; then echo "ok   $3"; else echo "FAIL: $3: '$2' not in $1:"; sed 's/^/    /' "$1" | tail -20; fail=1; fi
+}
+
+# compare A.h5 B.h5 TOL: adapters, heads and prototypes; TOL 0 = bit-identical,
+# else max over datasets of max|a-b| / max|b|.
+compare() {
+  "$PY" - "$1" "$2" "$3" <<'PY'
+import sys
+import h5py, numpy as np
+a_path, b_path, tol = sys.argv[1], sys.argv[2], float(sys.argv[3])
+worst, names, bad = 0.0, [], []
+with h5py.File(a_path, "r") as a, h5py.File(b_path, "r") as b:
+    def visit(name, obj):
+        if isinstance(obj, h5py.Dataset) and name.split("/")[0] in ("adapters", "heads", "prototypes"):
+            names.append(name)
+    a.visititems(visit)
+    for n in names:
+        x, y = a[n][()], b[n][()]
+        if x.shape != y.shape:
+            bad.append(n); continue
+        if tol == 0:
+            if not np.array_equal(x, y): bad.append(n)
+        else:
+            scale = np.abs(y).max() or 1.0
+            worst = max(worst, float(np.abs(x.astype(np.float64) - y).max() / scale))
+ok = not bad and (tol == 0 or worst < tol)
+kind = "bit-identical" if tol == 0 else f"max relative difference {worst:.3g} (limit {tol:g})"
+print(f"{'ok  ' if ok else 'FAIL:'} {len(names)} datasets compared, {kind}" + (f"; differing: {bad}" if bad else ""))
+sys.exit(0 if ok and names else 1)
+PY
+  [ $? -eq 0 ] || fail=1
+}
