@@ -63,3 +63,35 @@ sys.exit(0 if ok and names else 1)
 PY
   [ $? -eq 0 ] || fail=1
 }
+
+# The pid of rank R among the children of mpirun MP (waits up to 20 s for it).
+rank_pid() {
+  local mp="$1" r="$2" i pid
+  for i in $(seq 200); do
+    for pid in $(pgrep -P "$mp" 2>/dev/null); do
+      if tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$r"; then
+        echo "$pid"; return 0
+      fi
+    done
+    sleep 0.1
+  done
+  return 1
+}
+
+# Waits until FILE has a line matching PATTERN (up to 60 s).
+wait_for() {
+  local i
+  for i in $(seq 600); do grep -q -- "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
+  return 1
+}
+
+# Milliseconds since the epoch.
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+
+# train_run in the background; MP is mpirun's pid.
+train_bg() {
+  local n="$1" name="$2"; shift 2
+  mpirun -np "$n" --oversubscribe --bind-to none "$bin" train -c "$CFG" --set "run.dir=$work/runs" \
+    --set "run.name=$name" --set "model.weights=$BACKBONE" "$@" >>"$work/$name.out" 2>>"$work/$name.err" &
+  MP=$!
+}

@@ -1,7 +1,9 @@
 #include "lorasub/io/run_dir.h"
 
+#include <dirent.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
@@ -63,6 +65,22 @@ void RunDir::write_text_atomic(const std::string& rel, const std::string& conten
   const std::string target = file(rel);
   make_dirs(parent_dir(target));
   write_file_atomic(target, content);
+}
+
+std::vector<std::string> list_files(const std::string& dir, const std::string& part) {
+  std::vector<std::string> out;
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return out;
+  while (dirent* e = readdir(d)) {
+    const std::string name = e->d_name;
+    if (name == "." || name == ".." || name.find(part) == std::string::npos) continue;
+    struct stat st {};
+    const std::string path = dir + "/" + name;
+    if (stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) out.push_back(path);
+  }
+  closedir(d);
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 }  // namespace lorasub::io

@@ -3,6 +3,7 @@
 // lands atomically (temporary name + fsync + rename).
 #pragma once
 #include <string>
+#include <vector>
 
 namespace lorasub::io {
 
@@ -27,5 +28,8 @@ class RunDir {
 
 // mkdir -p; throws ConfigError "cannot create directory '<dir>': mkdir '<part>': <errno text>".
 void make_dirs(const std::string& dir);
+// Paths of the regular files in `dir` whose name contains `part`, sorted ([] when the
+// directory does not exist).
+std::vector<std::string> list_files(const std::string& dir, const std::string& part);
 
 }  // namespace lorasub::io

@@ -15,6 +15,11 @@ struct BenchReport {
   double step_ms_task1 = 0, step_ms_task2 = 0, step_ms_last = 0;  // mean step time
   double boundary_share = 0;                    // (covariance+protos+eval+ckpt) / task time
   int64_t tasks = 0;
+  // Checkpoint I/O: the last task-end checkpoint of the run above, and a generated
+  // ViT-B/16-sized state (d 768, 12 blocks, r 10, 20 tasks, 200 classes, projectors
+  // and Adam moments), written and read back (with verification) by rank 0.
+  double ckpt_demo_ms = 0, ckpt_demo_mb = 0;
+  double ckpt_vitb_write_ms = 0, ckpt_vitb_read_ms = 0, ckpt_vitb_mb = 0;
   std::string text() const;
 };
 

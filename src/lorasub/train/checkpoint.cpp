@@ -231,12 +231,15 @@ Checkpoint read_checkpoint(const std::string& path) {
   return c;
 }
 
-std::vector<std::string> list_checkpoints(const std::string& dir) {
-  struct Entry {
-    std::string path;
-    int64_t step = -1, done = 0;
-    bool readable = false;
-  };
+namespace {
+
+struct Entry {
+  std::string path;
+  int64_t step = -1, done = 0;
+  bool readable = false;
+};
+
+std::vector<Entry> checkpoint_entries(const std::string& dir) {
   std::vector<Entry> all;
   if (DIR* d = opendir(dir.c_str())) {
     while (dirent* e = readdir(d)) {
@@ -255,20 +258,29 @@ std::vector<std::string> list_checkpoints(const std::string& dir) {
     closedir(d);
   }
   std::sort(all.begin(), all.end(), [](const Entry& a, const Entry& b) {
-    if (a.readable != b.readable) return a.readable;
+    // Unreadable files first: the caller names each as it skips it.
+    if (a.readable != b.readable) return !a.readable;
     if (a.step != b.step) return a.step > b.step;
     if (a.done != b.done) return a.done > b.done;
     return a.path > b.path;
   });
+  return all;
+}
+
+}  // namespace
+
+std::vector<std::string> list_checkpoints(const std::string& dir) {
   std::vector<std::string> out;
-  for (const auto& e : all) out.push_back(e.path);
+  for (const auto& e : checkpoint_entries(dir)) out.push_back(e.path);
   return out;
 }
 
 std::vector<std::string> prune_checkpoints(const std::string& dir, int64_t keep, bool keep_task_ends,
                                            const std::string& protect) {
   std::vector<std::string> pool;
-  for (const std::string& p : list_checkpoints(dir)) {  // newest first
+  for (const Entry& e : checkpoint_entries(dir)) {  // newest first
+    if (!e.readable) continue;  // not ours to judge: left for the user (inspect names the damage)
+    const std::string& p = e.path;
     const std::string name = p.substr(p.find_last_of('/') + 1);
     const bool task_end = name.rfind("task_", 0) == 0;
     if (task_end && keep_task_ends) continue;

@@ -55,9 +55,9 @@ std::string resume_hash(const Config& cfg);
 // "random-init" for an empty path, else the file's SHA-256.
 std::string backbone_identity(const std::string& weights_path);
 
-// Checkpoint files in `dir`, newest first (by global step, task-end after a step
-// checkpoint of the same step). Reads only root attributes; unreadable files come
-// last, so that the caller reports them when it gets to them.
+// Checkpoint files in `dir`: files whose root attributes cannot be read first (so the
+// caller tries, names and skips them), then the rest newest first (by global step; a
+// task-end checkpoint after a step checkpoint of the same step).
 std::vector<std::string> list_checkpoints(const std::string& dir);
 
 // Deletes the oldest step checkpoints beyond `keep` (task-end ones too unless

@@ -49,12 +49,12 @@ Checkpoint Trainer::make_checkpoint(const std::string& kind, int64_t t, int64_t 
 void Trainer::save_checkpoint(const std::string& kind, int64_t t, int64_t epoch, int64_t batch, bool task_done) {
   if (!world_.is_root()) return;
   io::RunDir dir(cfg_.run.dir, cfg_.run.name);
-  dir.create();
   char name[64];
   if (kind == "task_end") std::snprintf(name, sizeof(name), "/task_%03lld.h5", static_cast<long long>(t));
   else std::snprintf(name, sizeof(name), "/step_%09lld.h5", static_cast<long long>(global_step_));
   const std::string path = dir.checkpoints_dir() + name;
   try {
+    dir.create();
     write_checkpoint(path, make_checkpoint(kind, t, epoch, batch, task_done));
   } catch (const std::exception& e) {
     throw std::runtime_error(std::string("checkpoint not written (the previous ones are intact): ") + e.what());
