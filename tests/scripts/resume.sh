@@ -32,6 +32,12 @@ compare "$work/runs/one/checkpoints/task_001.h5" "$full" 1e-5
 "$PY" -c "import json,sys; r=json.load(open('$work/runs/one/results.json'))['resumes']; assert r[0]['ranks']==2 and r[0]['written_by_ranks']==1, r" \
   && echo "ok   results.json records the resume (1 -> 2 ranks)" || { echo "FAIL: resume not recorded"; fail=1; }
 
+# Time-based checkpoints: every 0.001 minutes (60 ms) of a ~1.5 s run.
+train_run 2 timed --set ckpt.every_minutes=0.001 --set ckpt.keep=100 --set data.synthetic_per_class=300
+expect_rc 0 $? "run with ckpt.every_minutes"
+n=$(ls "$work/runs/timed/checkpoints" | grep -c '^step_')
+[ "$n" -ge 2 ] && echo "ok   ckpt.every_minutes wrote $n step checkpoints" || { echo "FAIL: ckpt.every_minutes wrote $n"; fail=1; }
+
 # --resume auto with nothing to resume from starts fresh, and says so.
 train_run 2 fresh --resume auto --tasks 1; expect_rc 0 $? "--resume auto without checkpoints"
 expect_in "$work/fresh.out" "no checkpoint in .*starting from the beginning" "fresh start announced"
