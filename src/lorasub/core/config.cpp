@@ -332,6 +332,15 @@ void validate_config(const Config& cfg, const std::string& origin) {
     fail(origin + ": method.rank (" + std::to_string(cfg.method.rank) + ") must be <= model.dim (" +
          std::to_string(m.dim) + ")");
   }
+  const std::string& ds = cfg.data.dataset;
+  if ((ds == "imagenet-r" || ds == "domainnet" || ds == "cifar100") && m.channels != 3) {
+    fail(origin + ": data.dataset " + ds + " has RGB images: model.channels must be 3, got " +
+         std::to_string(m.channels));
+  }
+  if (cfg.data.split_train.empty() != cfg.data.split_test.empty()) {
+    fail(origin + ": data.split_train and data.split_test go together (give both, or neither for "
+         "the seeded 80/20 split)");
+  }
 }
 
 std::string dump_config(const Config& cfg) {

@@ -15,8 +15,16 @@ struct RunConfig {
 };
 
 struct DataConfig {
-  std::string dataset = "fashion-mnist";  // fashion-mnist | mnist-json | synthetic
+  // fashion-mnist | mnist-json | synthetic | imagenet-r | domainnet | cifar100
+  std::string dataset = "fashion-mnist";
   std::string root;                       // dataset location (dataset-specific)
+  // imagenet-r: split lists in the CODA-Prompt yaml format; empty = seeded 80/20 split
+  std::string split_train;
+  std::string split_test;
+  uint64_t split_seed = 1993;             // the seeded split (independent of run.seed)
+  std::string domains = "clipart,infograph,painting,quickdraw,real,sketch";  // domainnet
+  std::string on_bad_image = "error";     // error | skip (counted, grey image)
+  std::string cache;                      // `lorasub prepare` output; empty = decode files
   int64_t init_cls = 2;                   // classes in task 0
   int64_t increment = 2;                  // classes per later task (remainder -> extra task)
   int64_t num_tasks = 0;                  // 0 = as many as init_cls/increment give

@@ -42,7 +42,8 @@ Key field(const char* full, S Config::*sec, T S::*mem, const char* desc) {
   return k;
 }
 
-const std::vector<std::string> kDatasets = {"fashion-mnist", "mnist-json", "synthetic"};
+const std::vector<std::string> kDatasets = {"fashion-mnist", "mnist-json", "synthetic",
+                                            "imagenet-r", "domainnet", "cifar100"};
 
 std::vector<Key> build_run_data() {
   using C = Config;
@@ -54,6 +55,16 @@ std::vector<Key> build_run_data() {
       field("data.dataset", &C::data, &D::dataset, "dataset to train and test on")
           .one_of(kDatasets),
       field("data.root", &C::data, &D::root, "dataset location (dataset-specific)"),
+      field("data.split_train", &C::data, &D::split_train,
+            "imagenet-r: train list (CODA-Prompt yaml: data, targets); empty = seeded 80/20 split"),
+      field("data.split_test", &C::data, &D::split_test, "imagenet-r: test list (same format)"),
+      field("data.split_seed", &C::data, &D::split_seed, "seed of the 80/20 split when no lists are given"),
+      field("data.domains", &C::data, &D::domains, "domainnet: comma-separated domains to use"),
+      field("data.on_bad_image", &C::data, &D::on_bad_image,
+            "an unreadable image: stop with an error naming it, or skip it (counted, grey image)")
+          .one_of({"error", "skip"}),
+      field("data.cache", &C::data, &D::cache,
+            "pre-decoded images written by `lorasub prepare`; empty = decode the image files"),
       field("data.init_cls", &C::data, &D::init_cls, "classes in task 0").at_least(1),
       field("data.increment", &C::data, &D::increment,
             "classes per later task (remainder -> extra task)")

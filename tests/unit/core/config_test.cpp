@@ -59,6 +59,12 @@ Config non_default() {
   c.run = {"exp \"1\": a#b", "/tmp/runs dir", std::numeric_limits<uint64_t>::max()};
   c.data.dataset = "synthetic";
   c.data.root = "null";  // a string that YAML would read as null unless quoted
+  c.data.split_train = "lists/train.yaml";
+  c.data.split_test = "lists/test.yaml";
+  c.data.split_seed = 7;
+  c.data.domains = "real,sketch";
+  c.data.on_bad_image = "skip";
+  c.data.cache = "/data/cache.h5";
   c.data.init_cls = 3;
   c.data.increment = 1;
   c.data.num_tasks = 5;
