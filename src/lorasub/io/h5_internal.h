@@ -3,6 +3,7 @@
 #include <hdf5.h>
 
 #include <cstddef>
+#include <mutex>
 #include <cstdint>
 #include <string>
 #include <type_traits>
@@ -11,6 +12,10 @@
 namespace lorasub::io::detail {
 
 static_assert(std::is_same_v<hid_t, int64_t>, "h5file.h stores hid_t as int64_t");
+
+// The serial HDF5 library is not thread-safe: every call into it (H5Writer, H5Reader,
+// the image cache read by loader threads) holds this lock.
+std::recursive_mutex& hdf5_mutex();
 
 // Turns HDF5's automatic error printing off; our checks report the stack instead.
 void silence_hdf5_errors();

@@ -40,6 +40,7 @@ std::string read_string_value(hid_t stored, const std::function<herr_t(hid_t, vo
 }  // namespace
 
 H5Reader::H5Reader(const std::string& path) : path_(path) {
+  std::lock_guard<std::recursive_mutex> hdf5_lock(detail::hdf5_mutex());
   detail::silence_hdf5_errors();
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) throw FormatError("'" + path + "': cannot open: " + std::strerror(errno));
@@ -51,13 +52,17 @@ H5Reader::H5Reader(const std::string& path) : path_(path) {
 }
 
 H5Reader::~H5Reader() {
+  std::lock_guard<std::recursive_mutex> hdf5_lock(detail::hdf5_mutex());
   if (file_ >= 0) H5Fclose(file_);
 }
 
 H5Reader::H5Reader(H5Reader&& other) noexcept
     : path_(std::move(other.path_)), file_(std::exchange(other.file_, -1)) {}
 
-bool H5Reader::has(const std::string& name) const { return detail::object_exists(file_, name); }
+bool H5Reader::has(const std::string& name) const {
+  std::lock_guard<std::recursive_mutex> hdf5_lock(detail::hdf5_mutex());
+  return detail::object_exists(file_, name);
+}
 
 namespace {
 
@@ -76,6 +81,7 @@ int64_t element_count(hid_t dset, const std::string& path) {
 }  // namespace
 
 std::vector<int64_t> H5Reader::shape(const std::string& name) const {
+  std::lock_guard<std::recursive_mutex> hdf5_lock(detail::hdf5_mutex());
   Handle dset = open_dataset(file_, name, path_);
   Handle space(LORASUB_H5_READ(H5Dget_space(dset.get()), path_), H5Sclose);
   const int rank = LORASUB_H5_READ(H5Sget_simple_extent_ndims(space.get()), path_);
@@ -86,6 +92,7 @@ std::vector<int64_t> H5Reader::shape(const std::string& name) const {
 
 template <class T>
 std::vector<T> H5Reader::read_numeric(const std::string& name, const char* type, hid_t mem_type) const {
+  std::lock_guard<std::recursive_mutex> hdf5_lock(detail::hdf5_mutex());
   Handle dset = open_dataset(file_, name, path_);
   Handle stored(LORASUB_H5_READ(H5Dget_type(dset.get()), path_), H5Tclose);
   const std::string stored_name = detail::type_name(stored.get());
@@ -113,6 +120,7 @@ std::vector<uint8_t> H5Reader::read_u8(const std::string& name) const {
 }
 
 std::string H5Reader::read_string(const std::string& name) const {
+  std::lock_guard<std::recursive_mutex> hdf5_lock(detail::hdf5_mutex());
   Handle dset = open_dataset(file_, name, path_);
   Handle stored(LORASUB_H5_READ(H5Dget_type(dset.get()), path_), H5Tclose);
   if (H5Tget_class(stored.get()) != H5T_STRING || element_count(dset.get(), path_) != 1) {
@@ -126,11 +134,13 @@ std::string H5Reader::read_string(const std::string& name) const {
 }
 
 bool H5Reader::has_attr(const std::string& object, const std::string& key) const {
+  std::lock_guard<std::recursive_mutex> hdf5_lock(detail::hdf5_mutex());
   if (!detail::object_exists(file_, object)) return false;
   return LORASUB_H5_READ(H5Aexists_by_name(file_, object.c_str(), key.c_str(), H5P_DEFAULT), path_) > 0;
 }
 
 hid_t H5Reader::open_attr(const std::string& object, const std::string& key) const {
+  std::lock_guard<std::recursive_mutex> hdf5_lock(detail::hdf5_mutex());
   if (!has_attr(object, key)) {
     throw FormatError("'" + path_ + "': missing attribute '" + key + "' on '" + object + "'");
   }
@@ -154,6 +164,7 @@ Handle attr_type(hid_t attr, std::initializer_list<H5T_class_t> accepted, const 
 }  // namespace
 
 std::string H5Reader::attr_string(const std::string& object, const std::string& key) const {
+  std::lock_guard<std::recursive_mutex> hdf5_lock(detail::hdf5_mutex());
   Handle attr(open_attr(object, key), H5Aclose);
   Handle type = attr_type(attr.get(), {H5T_STRING}, "a string", "'" + key + "' on '" + object + "'", path_);
   const hid_t id = attr.get();
@@ -161,6 +172,7 @@ std::string H5Reader::attr_string(const std::string& object, const std::string& 
 }
 
 int64_t H5Reader::attr_int(const std::string& object, const std::string& key) const {
+  std::lock_guard<std::recursive_mutex> hdf5_lock(detail::hdf5_mutex());
   Handle attr(open_attr(object, key), H5Aclose);
   attr_type(attr.get(), {H5T_INTEGER}, "an integer", "'" + key + "' on '" + object + "'", path_);
   int64_t value = 0;
@@ -169,6 +181,7 @@ int64_t H5Reader::attr_int(const std::string& object, const std::string& key) co
 }
 
 double H5Reader::attr_double(const std::string& object, const std::string& key) const {
+  std::lock_guard<std::recursive_mutex> hdf5_lock(detail::hdf5_mutex());
   Handle attr(open_attr(object, key), H5Aclose);
   attr_type(attr.get(), {H5T_FLOAT, H5T_INTEGER}, "a number", "'" + key + "' on '" + object + "'", path_);
   double value = 0;
@@ -177,6 +190,7 @@ double H5Reader::attr_double(const std::string& object, const std::string& key) 
 }
 
 std::vector<std::string> H5Reader::list(const std::string& group) const {
+  std::lock_guard<std::recursive_mutex> hdf5_lock(detail::hdf5_mutex());
   if (!detail::object_exists(file_, group)) throw FormatError("'" + path_ + "': missing group '" + group + "'");
   Handle obj(LORASUB_H5_READ(H5Oopen(file_, group.c_str(), H5P_DEFAULT), path_), H5Oclose);
   if (H5Iget_type(obj.get()) != H5I_GROUP) throw FormatError("'" + path_ + "': '" + group + "' is not a group");
@@ -186,6 +200,7 @@ std::vector<std::string> H5Reader::list(const std::string& group) const {
 }
 
 void H5Reader::verify() const {
+  std::lock_guard<std::recursive_mutex> hdf5_lock(detail::hdf5_mutex());
   std::vector<std::string> names;
   LORASUB_H5_READ(H5Lvisit(file_, H5_INDEX_NAME, H5_ITER_INC, collect_link, &names), path_);
   for (const std::string& name : names) {

@@ -27,6 +27,11 @@ herr_t collect_error(unsigned, const H5E_error2_t* err, void* out) {
 
 }  // namespace
 
+std::recursive_mutex& hdf5_mutex() {
+  static std::recursive_mutex m;
+  return m;
+}
+
 void silence_hdf5_errors() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
 
 std::string take_error_stack() {
@@ -116,6 +121,7 @@ Handle string_type(size_t size, const std::string& path) {
 using detail::Handle;
 
 H5Writer::H5Writer(const std::string& path) : path_(path), tmp_(tmp_path_for(path)) {
+  std::lock_guard<std::recursive_mutex> hdf5_lock(detail::hdf5_mutex());
   detail::silence_hdf5_errors();
   Handle fapl(LORASUB_H5(H5Pcreate(H5P_FILE_ACCESS), tmp_), H5Pclose);
   // The 1.8 format checksums superblock and object headers: metadata damage is caught too.
@@ -124,6 +130,7 @@ H5Writer::H5Writer(const std::string& path) : path_(path), tmp_(tmp_path_for(pat
 }
 
 H5Writer::~H5Writer() {
+  std::lock_guard<std::recursive_mutex> hdf5_lock(detail::hdf5_mutex());
   if (file_ >= 0) H5Fclose(file_);
   if (!committed_) ::unlink(tmp_.c_str());
   H5Eclear2(H5E_DEFAULT);
@@ -136,6 +143,7 @@ int64_t H5Writer::numel(const std::vector<int64_t>& shape) {
 }
 
 void H5Writer::check_open() const {
+  std::lock_guard<std::recursive_mutex> hdf5_lock(detail::hdf5_mutex());
   if (file_ < 0) throw std::logic_error("'" + path_ + "': H5Writer used after commit");
 }
 
@@ -169,19 +177,24 @@ void H5Writer::write_raw(const std::string& name, const std::vector<int64_t>& sh
 }
 
 void H5Writer::write(const std::string& name, const std::vector<int64_t>& shape, const float* data) {
+  std::lock_guard<std::recursive_mutex> hdf5_lock(detail::hdf5_mutex());
   write_raw(name, shape, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, data, sizeof(float));
 }
 void H5Writer::write(const std::string& name, const std::vector<int64_t>& shape, const double* data) {
+  std::lock_guard<std::recursive_mutex> hdf5_lock(detail::hdf5_mutex());
   write_raw(name, shape, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, data, sizeof(double));
 }
 void H5Writer::write(const std::string& name, const std::vector<int64_t>& shape, const int64_t* data) {
+  std::lock_guard<std::recursive_mutex> hdf5_lock(detail::hdf5_mutex());
   write_raw(name, shape, H5T_STD_I64LE, H5T_NATIVE_INT64, data, sizeof(int64_t));
 }
 void H5Writer::write(const std::string& name, const std::vector<int64_t>& shape, const uint8_t* data) {
+  std::lock_guard<std::recursive_mutex> hdf5_lock(detail::hdf5_mutex());
   write_raw(name, shape, H5T_STD_U8LE, H5T_NATIVE_UINT8, data, sizeof(uint8_t));
 }
 
 void H5Writer::write_string(const std::string& name, const std::string& value) {
+  std::lock_guard<std::recursive_mutex> hdf5_lock(detail::hdf5_mutex());
   // The terminating NUL is stored too, so an empty string is a valid 1-byte type.
   Handle type = detail::string_type(value.size() + 1, tmp_);
   write_raw(name, {}, type.get(), type.get(), value.c_str(), value.size() + 1);
@@ -204,18 +217,22 @@ void H5Writer::write_attr(const std::string& object, const std::string& key, hid
 }
 
 void H5Writer::set_attr(const std::string& object, const std::string& key, const std::string& value) {
+  std::lock_guard<std::recursive_mutex> hdf5_lock(detail::hdf5_mutex());
   Handle type = detail::string_type(0, tmp_);
   const char* text = value.c_str();
   write_attr(object, key, type.get(), type.get(), &text);
 }
 void H5Writer::set_attr(const std::string& object, const std::string& key, int64_t value) {
+  std::lock_guard<std::recursive_mutex> hdf5_lock(detail::hdf5_mutex());
   write_attr(object, key, H5T_STD_I64LE, H5T_NATIVE_INT64, &value);
 }
 void H5Writer::set_attr(const std::string& object, const std::string& key, double value) {
+  std::lock_guard<std::recursive_mutex> hdf5_lock(detail::hdf5_mutex());
   write_attr(object, key, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &value);
 }
 
 void H5Writer::commit() {
+  std::lock_guard<std::recursive_mutex> hdf5_lock(detail::hdf5_mutex());
   check_open();
   const herr_t rc = H5Fclose(file_);
   file_ = -1;
