@@ -25,6 +25,7 @@ struct DataConfig {
   std::string domains = "clipart,infograph,painting,quickdraw,real,sketch";  // domainnet
   std::string on_bad_image = "error";     // error | skip (counted, grey image)
   std::string cache;                      // `lorasub prepare` output; empty = decode files
+  int64_t cache_short_side = 256;         // `lorasub prepare`: short side of cached images
   int64_t init_cls = 2;                   // classes in task 0
   int64_t increment = 2;                  // classes per later task (remainder -> extra task)
   int64_t num_tasks = 0;                  // 0 = as many as init_cls/increment give

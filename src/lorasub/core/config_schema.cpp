@@ -65,6 +65,9 @@ std::vector<Key> build_run_data() {
           .one_of({"error", "skip"}),
       field("data.cache", &C::data, &D::cache,
             "pre-decoded images written by `lorasub prepare`; empty = decode the image files"),
+      field("data.cache_short_side", &C::data, &D::cache_short_side,
+            "lorasub prepare: resize images to this short side before caching")
+          .at_least(1),
       field("data.init_cls", &C::data, &D::init_cls, "classes in task 0").at_least(1),
       field("data.increment", &C::data, &D::increment,
             "classes per later task (remainder -> extra task)")

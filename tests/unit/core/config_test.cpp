@@ -65,6 +65,7 @@ Config non_default() {
   c.data.domains = "real,sketch";
   c.data.on_bad_image = "skip";
   c.data.cache = "/data/cache.h5";
+  c.data.cache_short_side = 300;
   c.data.init_cls = 3;
   c.data.increment = 1;
   c.data.num_tasks = 5;
