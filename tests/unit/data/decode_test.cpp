@@ -1,0 +1,193 @@
+#include "lorasub/data/decode.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+
+#include "image_test_util.h"
+#include "lorasub/core/error.h"
+
+namespace lorasub::data {
+namespace {
+
+using testing::TempDir;
+
+int max_abs_diff(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  int d = 0;
+  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) d = std::max(d, std::abs(a[i] - b[i]));
+  return d;
+}
+
+std::string message_of(const std::string& path, int64_t min_short = 0) {
+  try {
+    decode_image_file(path, min_short);
+  } catch (const FormatError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Decode, JpegRgbSizeAndPixels) {
+  TempDir dir;
+  const auto px = testing::gradient_rgb(40, 24);
+  testing::write_jpeg(dir.file("a.jpg"), px, 40, 24, TJPF_RGB, 100);
+  const DecodedImage img = decode_image_file(dir.file("a.jpg"));
+  EXPECT_EQ(img.height, 24);
+  EXPECT_EQ(img.width, 40);
+  EXPECT_LE(max_abs_diff(img.pixels, px), 6);
+}
+
+TEST(Decode, JpegGrayBecomesRgb) {
+  TempDir dir;
+  std::vector<uint8_t> g(16 * 8);
+  for (int i = 0; i < 16 * 8; ++i) g[i] = static_cast<uint8_t>(40 + (i % 16) * 8);
+  testing::write_jpeg(dir.file("g.jpg"), g, 16, 8, TJPF_GRAY, 100);
+  const DecodedImage img = decode_image_file(dir.file("g.jpg"));
+  ASSERT_EQ(img.pixels.size(), 16u * 8 * 3);
+  for (int p = 0; p < 16 * 8; ++p) {
+    EXPECT_EQ(img.pixels[p * 3], img.pixels[p * 3 + 1]);
+    EXPECT_EQ(img.pixels[p * 3], img.pixels[p * 3 + 2]);
+    EXPECT_NEAR(img.pixels[p * 3], g[p], 3);
+  }
+}
+
+TEST(Decode, JpegCmykConvertedToRgb) {
+  TempDir dir;
+  // Uniform C=0, M=255, Y=255, K=0 -> pure red; and C=M=Y=0, K=128 -> grey 127.
+  std::vector<uint8_t> cmyk;
+  for (int p = 0; p < 16 * 16; ++p) {
+    if (p < 16 * 8) cmyk.insert(cmyk.end(), {0, 255, 255, 0});
+    else cmyk.insert(cmyk.end(), {0, 0, 0, 128});
+  }
+  testing::write_jpeg(dir.file("c.jpg"), cmyk, 16, 16, TJPF_CMYK, 100);
+  const DecodedImage img = decode_image_file(dir.file("c.jpg"));
+  ASSERT_EQ(img.height, 16);
+  const uint8_t* top = &img.pixels[(2 * 16 + 5) * 3];
+  EXPECT_NEAR(top[0], 255, 4);
+  EXPECT_NEAR(top[1], 0, 4);
+  EXPECT_NEAR(top[2], 0, 4);
+  const uint8_t* bottom = &img.pixels[(13 * 16 + 5) * 3];
+  for (int c = 0; c < 3; ++c) EXPECT_NEAR(bottom[c], 127, 4);
+}
+
+TEST(Decode, JpegScaledSizeRule) {
+  // 2000x1000 (w x h), short side 1000: 1/4 -> 250 >= 224, 1/8 -> 125 < 224.
+  EXPECT_EQ(jpeg_scaled_size(1000, 2000, 224), (std::pair<int64_t, int64_t>{250, 500}));
+  // Short side 2000: 1/8 -> 250 >= 224.
+  EXPECT_EQ(jpeg_scaled_size(2000, 3000, 224), (std::pair<int64_t, int64_t>{250, 375}));
+  // 500 short side, 256 wanted: 5/8 -> 313 (ceil 312.5), 1/2 -> 250 < 256.
+  EXPECT_EQ(jpeg_scaled_size(500, 700, 256), (std::pair<int64_t, int64_t>{313, 438}));
+  // No smaller factor qualifies / no minimum: full size.
+  EXPECT_EQ(jpeg_scaled_size(230, 300, 224), (std::pair<int64_t, int64_t>{230, 300}));
+  EXPECT_EQ(jpeg_scaled_size(1000, 2000, 0), (std::pair<int64_t, int64_t>{1000, 2000}));
+}
+
+TEST(Decode, JpegScaledDecodeKeepsContent) {
+  TempDir dir;
+  const int w = 640, h = 480;
+  const auto px = testing::gradient_rgb(w, h);
+  testing::write_jpeg(dir.file("big.jpg"), px, w, h, TJPF_RGB, 95);
+  const DecodedImage img = decode_image_file(dir.file("big.jpg"), 100);
+  EXPECT_EQ(img.height, 120);   // 1/4: 480/4 = 120 >= 100; 1/8 -> 60 < 100
+  EXPECT_EQ(img.width, 160);
+  // Pixel (y, x) of the 1/4 image ~ the mean of the 4x4 block (the gradient is linear).
+  const int y = 50, x = 70;
+  const double expect_r = (x * 4 + 1.5) * 255.0 / (w - 1);
+  const double expect_g = (y * 4 + 1.5) * 255.0 / (h - 1);
+  EXPECT_NEAR(img.pixels[(y * 160 + x) * 3 + 0], expect_r, 4);
+  EXPECT_NEAR(img.pixels[(y * 160 + x) * 3 + 1], expect_g, 4);
+  EXPECT_NEAR(img.pixels[(y * 160 + x) * 3 + 2], 128, 4);
+}
+
+TEST(Decode, PngRgbExact) {
+  TempDir dir;
+  const auto px = testing::gradient_rgb(13, 7);
+  testing::write_png(dir.file("a.png"), 13, 7, PNG_COLOR_TYPE_RGB, 8, testing::rgb_rows(px, 13, 7));
+  const DecodedImage img = decode_image_file(dir.file("a.png"));
+  EXPECT_EQ(img.height, 7);
+  EXPECT_EQ(img.width, 13);
+  EXPECT_EQ(img.pixels, px);
+  // The format comes from the bytes, not the name.
+  std::rename(dir.file("a.png").c_str(), dir.file("a.jpg").c_str());
+  EXPECT_EQ(decode_image_file(dir.file("a.jpg")).pixels, px);
+}
+
+TEST(Decode, PngInterlacedExact) {
+  TempDir dir;
+  const auto px = testing::gradient_rgb(19, 11);
+  testing::write_png(dir.file("i.png"), 19, 11, PNG_COLOR_TYPE_RGB, 8,
+                     testing::rgb_rows(px, 19, 11), {}, true);
+  EXPECT_EQ(decode_image_file(dir.file("i.png")).pixels, px);
+}
+
+TEST(Decode, PngGrayAlphaPalette16BitToRgb) {
+  TempDir dir;
+  // Gray 8-bit.
+  testing::write_png(dir.file("g.png"), 2, 1, PNG_COLOR_TYPE_GRAY, 8, {{10, 200}});
+  EXPECT_EQ(decode_image_file(dir.file("g.png")).pixels,
+            (std::vector<uint8_t>{10, 10, 10, 200, 200, 200}));
+  // Gray 1-bit: bits 1,0 -> 255, 0.
+  testing::write_png(dir.file("g1.png"), 2, 1, PNG_COLOR_TYPE_GRAY, 1, {{0x80}});
+  EXPECT_EQ(decode_image_file(dir.file("g1.png")).pixels,
+            (std::vector<uint8_t>{255, 255, 255, 0, 0, 0}));
+  // Gray + alpha: alpha dropped, not composited.
+  testing::write_png(dir.file("ga.png"), 2, 1, PNG_COLOR_TYPE_GRAY_ALPHA, 8, {{50, 0, 60, 128}});
+  EXPECT_EQ(decode_image_file(dir.file("ga.png")).pixels,
+            (std::vector<uint8_t>{50, 50, 50, 60, 60, 60}));
+  // RGBA.
+  testing::write_png(dir.file("rgba.png"), 2, 1, PNG_COLOR_TYPE_RGBA, 8,
+                     {{1, 2, 3, 0, 4, 5, 6, 255}});
+  EXPECT_EQ(decode_image_file(dir.file("rgba.png")).pixels,
+            (std::vector<uint8_t>{1, 2, 3, 4, 5, 6}));
+  // Palette (8-bit indices), with a tRNS chunk that must not leave alpha behind.
+  testing::write_png(dir.file("p.png"), 3, 1, PNG_COLOR_TYPE_PALETTE, 8, {{2, 0, 1}},
+                     {10, 20, 30, 40, 50, 60, 70, 80, 90}, false, {0, 128, 255});
+  EXPECT_EQ(decode_image_file(dir.file("p.png")).pixels,
+            (std::vector<uint8_t>{70, 80, 90, 10, 20, 30, 40, 50, 60}));
+  // 16-bit RGB: high byte kept.
+  testing::write_png(dir.file("r16.png"), 1, 1, PNG_COLOR_TYPE_RGB, 16,
+                     {{0x12, 0x34, 0xAB, 0xCD, 0xFF, 0xFF}});
+  EXPECT_EQ(decode_image_file(dir.file("r16.png")).pixels, (std::vector<uint8_t>{0x12, 0xAB, 0xFF}));
+  // 16-bit gray.
+  testing::write_png(dir.file("g16.png"), 1, 1, PNG_COLOR_TYPE_GRAY, 16, {{0x80, 0x01}});
+  EXPECT_EQ(decode_image_file(dir.file("g16.png")).pixels, (std::vector<uint8_t>{0x80, 0x80, 0x80}));
+}
+
+TEST(Decode, BadFilesNameTheFileAndReason) {
+  TempDir dir;
+  const auto px = testing::gradient_rgb(64, 48);
+  const auto jpg = testing::encode_jpeg(px, 64, 48, TJPF_RGB);
+  testing::write_bytes(dir.file("trunc.jpg"), {jpg.begin(), jpg.begin() + jpg.size() / 2}, false);
+  std::string m = message_of(dir.file("trunc.jpg"));
+  EXPECT_CONTAINS(m, dir.file("trunc.jpg"));
+  EXPECT_CONTAINS(m, "corrupt JPEG");
+
+  testing::write_bytes(dir.file("hdr.jpg"), {0xFF, 0xD8, 0xFF, 0xE0, 0, 1}, false);
+  m = message_of(dir.file("hdr.jpg"));
+  EXPECT_CONTAINS(m, dir.file("hdr.jpg"));
+  EXPECT_CONTAINS(m, "JPEG");
+
+  testing::write_png(dir.file("ok.png"), 64, 48, PNG_COLOR_TYPE_RGB, 8, testing::rgb_rows(px, 64, 48));
+  auto png = read_file_bytes(dir.file("ok.png"));
+  png.resize(png.size() - 40);
+  testing::write_bytes(dir.file("trunc.png"), png, false);
+  m = message_of(dir.file("trunc.png"));
+  EXPECT_CONTAINS(m, dir.file("trunc.png"));
+  EXPECT_CONTAINS(m, "cannot decode image");
+
+  testing::write_bytes(dir.file("garbage.jpg"), {'h', 'e', 'l', 'l', 'o'}, false);
+  m = message_of(dir.file("garbage.jpg"));
+  EXPECT_CONTAINS(m, dir.file("garbage.jpg"));
+  EXPECT_CONTAINS(m, "not a JPEG or PNG");
+
+  testing::write_bytes(dir.file("empty.png"), {}, false);
+  EXPECT_CONTAINS(message_of(dir.file("empty.png")), "empty file");
+
+  m = message_of(dir.file("missing.jpg"));
+  EXPECT_CONTAINS(m, dir.file("missing.jpg"));
+  EXPECT_CONTAINS(m, "cannot open");
+}
+
+}  // namespace
+}  // namespace lorasub::data
