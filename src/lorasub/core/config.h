@@ -119,6 +119,8 @@ struct MetricsConfig {
   bool enabled = false;
   int64_t port = 9400;           // rank r serves on port + local_rank
   std::string bind = "127.0.0.1";
+  std::string auth_file;         // "user:password" for HTTP basic auth ("" = none)
+  std::string file_sd_dir;       // rank 0 writes a Prometheus file_sd target file here ("" = none)
 };
 
 struct Config {

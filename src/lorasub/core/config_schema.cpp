@@ -198,6 +198,10 @@ std::vector<Key> build_rest() {
       field("metrics.port", &C::metrics, &MetricsConfig::port, "rank r serves on port + local_rank")
           .range(1, 65535),
       field("metrics.bind", &C::metrics, &MetricsConfig::bind, "metrics listen address"),
+      field("metrics.auth_file", &C::metrics, &MetricsConfig::auth_file,
+            "file holding user:password for HTTP basic auth on /metrics (\"\" = no auth)"),
+      field("metrics.file_sd_dir", &C::metrics, &MetricsConfig::file_sd_dir,
+            "rank 0 writes a Prometheus file_sd target file for every rank here (\"\" = none)"),
   };
 }
 

@@ -87,7 +87,7 @@ Config non_default() {
   c.pretrain = {"fashion-mnist", "~/data", 5, 2.5e-3, 0.05, 32, "out.safetensors"};
   c.dist.backend = "nccl";
   c.ckpt = {false, 100, 2.5, 5, false, 0};
-  c.metrics = {true, 65535, "0.0.0.0"};
+  c.metrics = {true, 65535, "0.0.0.0", "/etc/lorasub/metrics.auth", "/var/lib/prometheus/lorasub"};
   return c;
 }
 
