@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -41,14 +42,40 @@ Batch make_batch(const ImageSet& set, const SmallImageTransform& transform,
   return b;
 }
 
+Batch make_batch(const SampleSource& source, bool train, const std::vector<int64_t>& indices,
+                 StreamKey key) {
+  Batch b;
+  b.n = static_cast<int64_t>(indices.size());
+  b.channels = source.channels();
+  b.height = source.height();
+  b.width = source.width();
+  const int64_t per = b.channels * b.height * b.width;
+  b.pixels.resize(static_cast<size_t>(b.n * per));
+  b.labels.resize(indices.size());
+  b.indices = indices;
+  for (int64_t k = 0; k < b.n; ++k) {
+    const int64_t i = indices[k];
+    if (i < 0 || i >= source.size()) {
+      throw std::out_of_range("make_batch: sample index " + std::to_string(i) +
+                              " out of range [0, " + std::to_string(source.size()) +
+                              ") of '" + source.describe() + "'");
+    }
+    Rng rng(Stream::kAugment, {key.seed, static_cast<uint64_t>(key.task),
+                               static_cast<uint64_t>(key.epoch), static_cast<uint64_t>(i)});
+    source.produce(i, train, rng, b.pixels.data() + k * per);
+    b.labels[k] = source.label(i);
+  }
+  return b;
+}
+
 // One run = the batches given to start(). Workers claim batch numbers in order under
 // the mutex, build them unlocked and park them in `ready` (or `failed`); next() hands
 // them out in order. A worker claims batch k only while k < consumed + prefetch, so at
 // most `prefetch` batches are built or being built ahead of the consumer. start()
 // and the destructor stop the workers and join them before touching the run state.
 struct Loader::Impl {
-  const ImageSet& set;
-  SmallImageTransform transform;
+  // Builds one batch (make_batch over an ImageSet or a SampleSource).
+  std::function<Batch(const std::vector<int64_t>&, StreamKey)> build;
   int workers;
   int prefetch;
 
@@ -65,8 +92,8 @@ struct Loader::Impl {
   bool stop = false;
   std::vector<std::thread> threads;
 
-  Impl(const ImageSet& s, SmallImageTransform t, int w, int p)
-      : set(s), transform(t), workers(w), prefetch(p) {}
+  Impl(std::function<Batch(const std::vector<int64_t>&, StreamKey)> b, int w, int p)
+      : build(std::move(b)), workers(w), prefetch(p) {}
 
   bool can_claim() const {
     return claimed < batches.size() && claimed < consumed + prefetch && claimed <= fail_at;
@@ -82,7 +109,7 @@ struct Loader::Impl {
       std::optional<Batch> built;
       std::exception_ptr error;
       try {
-        built = make_batch(set, transform, batches[k], key);
+        built = build(batches[k], key);
       } catch (...) {
         error = std::current_exception();
       }
@@ -148,7 +175,26 @@ Loader::Loader(const ImageSet& set, SmallImageTransform transform, int workers,
     throw ConfigError("Loader: workers and prefetch must be >= 1, got workers=" +
                       std::to_string(workers) + ", prefetch=" + std::to_string(prefetch));
   }
-  impl_ = std::make_unique<Impl>(set, transform, workers, prefetch);
+  const ImageSet* s = &set;
+  impl_ = std::make_unique<Impl>(
+      [s, transform](const std::vector<int64_t>& idx, StreamKey key) {
+        return make_batch(*s, transform, idx, key);
+      },
+      workers, prefetch);
+}
+
+Loader::Loader(std::shared_ptr<const SampleSource> source, bool train, int workers,
+               int prefetch) {
+  if (workers < 1 || prefetch < 1) {
+    throw ConfigError("Loader: workers and prefetch must be >= 1, got workers=" +
+                      std::to_string(workers) + ", prefetch=" + std::to_string(prefetch));
+  }
+  if (!source) throw ConfigError("Loader: null sample source");
+  impl_ = std::make_unique<Impl>(
+      [source, train](const std::vector<int64_t>& idx, StreamKey key) {
+        return make_batch(*source, train, idx, key);
+      },
+      workers, prefetch);
 }
 
 Loader::~Loader() { impl_->halt(); }

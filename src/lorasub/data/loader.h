@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 #include "lorasub/data/image_set.h"
+#include "lorasub/data/sample_source.h"
 #include "lorasub/data/transforms.h"
 
 namespace lorasub::data {
@@ -34,6 +35,10 @@ class Loader {
  public:
   // `set` must outlive the loader. workers >= 1; prefetch >= 1 batches in flight.
   Loader(const ImageSet& set, SmallImageTransform transform, int workers, int prefetch);
+  // Samples produced on demand by `source` (kept alive by the loader), in train or
+  // test mode. Sample i of a batch draws from Rng(Stream::kAugment, {seed, task, epoch,
+  // i}) exactly as for an ImageSet, i being the index into `source`.
+  Loader(std::shared_ptr<const SampleSource> source, bool train, int workers, int prefetch);
   ~Loader();
   Loader(const Loader&) = delete;
   Loader& operator=(const Loader&) = delete;
@@ -51,5 +56,10 @@ class Loader {
 // Builds one batch synchronously (what a worker does); exposed for tests.
 Batch make_batch(const ImageSet& set, const SmallImageTransform& transform,
                  const std::vector<int64_t>& indices, StreamKey key);
+
+// The same for a SampleSource: shape from source.channels()/height()/width(),
+// labels from source.label(i); an index out of range is std::out_of_range.
+Batch make_batch(const SampleSource& source, bool train, const std::vector<int64_t>& indices,
+                 StreamKey key);
 
 }  // namespace lorasub::data
