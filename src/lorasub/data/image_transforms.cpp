@@ -99,44 +99,77 @@ CropBox center_crop_box(int64_t height, int64_t width, int64_t crop_h, int64_t c
   return b;
 }
 
-void resample_bilinear(const uint8_t* src, int64_t h, int64_t w, int64_t c,
-                       const CropBox& box, int64_t out_h, int64_t out_w, float* dst) {
+namespace {
+
+// Resamples `box` to an out_h x out_w grid but evaluates only the window of output rows
+// [y0, y0 + nh) and columns [x0, x0 + nw) (indices outside the grid give 0), into dst
+// (nh x nw x c). Scratch memory is per thread and reused.
+void resample_window(const uint8_t* src, int64_t h, int64_t w, int64_t c, const CropBox& box,
+                     int64_t out_h, int64_t out_w, int64_t y0, int64_t x0, int64_t nh,
+                     int64_t nw, float* dst) {
   const Taps tx = make_taps(box.width, out_w);
   const Taps ty = make_taps(box.height, out_h);
-  // Horizontal pass over the box rows that the vertical taps use.
+  auto in_y = [&](int64_t y) { return y >= 0 && y < out_h; };
+  auto in_x = [&](int64_t x) { return x >= 0 && x < out_w; };
+  // Horizontal pass over the box rows that the window's vertical taps use.
   int64_t row_lo = box.height, row_hi = 0;
-  for (int64_t y = 0; y < out_h; ++y) {
+  for (int64_t y = y0; y < y0 + nh; ++y) {
+    if (!in_y(y)) continue;
     row_lo = std::min(row_lo, ty.first[y]);
     row_hi = std::max(row_hi, ty.first[y] + ty.count[y]);
   }
-  std::vector<float> tmp(static_cast<size_t>(std::max<int64_t>(row_hi - row_lo, 0) * out_w * c), 0.0f);
+  thread_local std::vector<float> tmp;
+  const int64_t rows = std::max<int64_t>(row_hi - row_lo, 0);
+  if (tmp.size() < static_cast<size_t>(rows * nw * c)) tmp.resize(static_cast<size_t>(rows * nw * c));
   for (int64_t r = row_lo; r < row_hi; ++r) {
     const int64_t sy = box.top + r;
-    float* trow = tmp.data() + (r - row_lo) * out_w * c;
-    if (sy < 0 || sy >= h) continue;   // padding rows are 0
+    float* trow = tmp.data() + (r - row_lo) * nw * c;
+    if (sy < 0 || sy >= h) {   // padding rows are 0
+      std::fill(trow, trow + nw * c, 0.0f);
+      continue;
+    }
     const uint8_t* srow = src + sy * w * c;
-    for (int64_t x = 0; x < out_w; ++x) {
+    for (int64_t xi = 0; xi < nw; ++xi) {
+      const int64_t x = x0 + xi;
+      float* t = trow + xi * c;
+      for (int64_t ch = 0; ch < c; ++ch) t[ch] = 0.0f;
+      if (!in_x(x)) continue;
       const float* wt = tx.weights.data() + x * tx.stride;
-      for (int64_t ch = 0; ch < c; ++ch) {
-        float acc = 0.0f;
-        for (int64_t k = 0; k < tx.count[x]; ++k) {
-          const int64_t sx = box.left + tx.first[x] + k;
-          if (sx >= 0 && sx < w) acc += wt[k] * static_cast<float>(srow[sx * c + ch]);
+      const int64_t sx0 = box.left + tx.first[x];
+      const int64_t n = tx.count[x];
+      if (sx0 >= 0 && sx0 + n <= w) {
+        const uint8_t* sp = srow + sx0 * c;
+        for (int64_t k = 0; k < n; ++k) {
+          for (int64_t ch = 0; ch < c; ++ch) t[ch] += wt[k] * static_cast<float>(sp[k * c + ch]);
         }
-        trow[x * c + ch] = acc;
+      } else {
+        for (int64_t k = 0; k < n; ++k) {
+          const int64_t sx = sx0 + k;
+          if (sx < 0 || sx >= w) continue;
+          for (int64_t ch = 0; ch < c; ++ch) t[ch] += wt[k] * static_cast<float>(srow[sx * c + ch]);
+        }
       }
     }
   }
-  for (int64_t y = 0; y < out_h; ++y) {
+  for (int64_t yi = 0; yi < nh; ++yi) {
+    const int64_t y = y0 + yi;
+    float* drow = dst + yi * nw * c;
+    std::fill(drow, drow + nw * c, 0.0f);
+    if (!in_y(y)) continue;
     const float* wt = ty.weights.data() + y * ty.stride;
-    float* drow = dst + y * out_w * c;
-    std::fill(drow, drow + out_w * c, 0.0f);
     for (int64_t k = 0; k < ty.count[y]; ++k) {
-      const float* trow = tmp.data() + (ty.first[y] + k - row_lo) * out_w * c;
+      const float* trow = tmp.data() + (ty.first[y] + k - row_lo) * nw * c;
       const float wk = wt[k];
-      for (int64_t i = 0; i < out_w * c; ++i) drow[i] += wk * trow[i];
+      for (int64_t i = 0; i < nw * c; ++i) drow[i] += wk * trow[i];
     }
   }
+}
+
+}  // namespace
+
+void resample_bilinear(const uint8_t* src, int64_t h, int64_t w, int64_t c,
+                       const CropBox& box, int64_t out_h, int64_t out_w, float* dst) {
+  resample_window(src, h, w, c, box, out_h, out_w, 0, 0, out_h, out_w, dst);
 }
 
 namespace {
@@ -217,40 +250,36 @@ void ImagePipeline::apply(const uint8_t* src, int64_t h, int64_t w, int64_t c, b
                       std::to_string(c));
   }
   const int64_t n = size * size;
-  std::vector<float> img(static_cast<size_t>(n * c));
+  thread_local std::vector<float> img, rgb_buf;
+  if (img.size() < static_cast<size_t>(n * c)) img.resize(static_cast<size_t>(n * c));
   if (train) {
     const CropBox box =
         random_resized_crop_params(h, w, scale_lo, scale_hi, ratio_lo, ratio_hi, rng);
-    resample_bilinear(src, h, w, c, box, size, size, img.data());
+    resample_window(src, h, w, c, box, size, size, 0, 0, size, size, img.data());
   } else {
+    // Resize(resize_short) then CenterCrop(size): only the cropped window of the
+    // resized grid is computed (outside the resized image = 0, torchvision's padding).
     const auto [rh, rw] = resize_short_side(h, w, resize_short);
     const CropBox crop = center_crop_box(rh, rw, size, size);
-    // Resize the whole image to rh x rw, then crop: computed directly by resampling
-    // to rh x rw and keeping the crop window (outside the resized image = 0).
-    std::vector<float> full(static_cast<size_t>(rh * rw * c));
-    resample_bilinear(src, h, w, c, CropBox{0, 0, h, w}, rh, rw, full.data());
-    for (int64_t y = 0; y < size; ++y) {
-      const int64_t sy = crop.top + y;
-      for (int64_t x = 0; x < size; ++x) {
-        const int64_t sx = crop.left + x;
-        const bool in = sy >= 0 && sy < rh && sx >= 0 && sx < rw;
-        for (int64_t ch = 0; ch < c; ++ch) {
-          img[(y * size + x) * c + ch] = in ? full[(sy * rw + sx) * c + ch] : 0.0f;
-        }
-      }
-    }
+    resample_window(src, h, w, c, CropBox{0, 0, h, w}, rh, rw, crop.top, crop.left, size,
+                    size, img.data());
   }
   // To RGB in [0, 1].
-  std::vector<float> rgb(static_cast<size_t>(n * 3));
-  for (int64_t p = 0; p < n; ++p) {
-    for (int k = 0; k < 3; ++k) {
-      rgb[3 * p + k] = clamp01(img[p * c + (c == 3 ? k : 0)] / 255.0f);
+  float* rgb;
+  if (c == 3) {
+    rgb = img.data();
+    for (int64_t i = 0; i < n * 3; ++i) rgb[i] = clamp01(rgb[i] * (1.0f / 255.0f));
+  } else {
+    if (rgb_buf.size() < static_cast<size_t>(n * 3)) rgb_buf.resize(static_cast<size_t>(n * 3));
+    rgb = rgb_buf.data();
+    for (int64_t p = 0; p < n; ++p) {
+      rgb[3 * p] = rgb[3 * p + 1] = rgb[3 * p + 2] = clamp01(img[p] * (1.0f / 255.0f));
     }
   }
   if (train) {
     if (flip_p > 0 && rng.uniform() < flip_p) {
       for (int64_t y = 0; y < size; ++y) {
-        float* row = rgb.data() + y * size * 3;
+        float* row = rgb + y * size * 3;
         for (int64_t x = 0; x < size / 2; ++x) {
           for (int k = 0; k < 3; ++k) std::swap(row[3 * x + k], row[3 * (size - 1 - x) + k]);
         }
@@ -266,14 +295,14 @@ void ImagePipeline::apply(const uint8_t* src, int64_t h, int64_t w, int64_t c, b
       if (hue > 0) f[3] = rng.uniform(-hue, hue);
       for (int op : perm) {
         switch (op) {
-          case 0: if (brightness > 0) adjust_brightness(rgb.data(), n, f[0]); break;
-          case 1: if (contrast > 0) adjust_contrast(rgb.data(), n, f[1]); break;
-          case 2: if (saturation > 0) adjust_saturation(rgb.data(), n, f[2]); break;
-          default: if (hue > 0) adjust_hue(rgb.data(), n, f[3]); break;
+          case 0: if (brightness > 0) adjust_brightness(rgb, n, f[0]); break;
+          case 1: if (contrast > 0) adjust_contrast(rgb, n, f[1]); break;
+          case 2: if (saturation > 0) adjust_saturation(rgb, n, f[2]); break;
+          default: if (hue > 0) adjust_hue(rgb, n, f[3]); break;
         }
       }
     }
-    if (grayscale_p > 0 && rng.uniform() < grayscale_p) to_grayscale(rgb.data(), n);
+    if (grayscale_p > 0 && rng.uniform() < grayscale_p) to_grayscale(rgb, n);
   }
   for (int64_t p = 0; p < n; ++p) {
     for (int k = 0; k < 3; ++k) dst[k * n + p] = rgb[3 * p + k];
