@@ -28,6 +28,31 @@ struct TjHandle {
   }
 };
 
+}  // namespace
+
+bool jpeg_has_adobe_marker(const uint8_t* data, size_t n) {
+  size_t pos = 2;   // after SOI
+  while (pos + 4 <= n) {
+    if (data[pos] != 0xFF) return false;
+    const uint8_t marker = data[pos + 1];
+    if (marker == 0xFF) {   // fill byte
+      ++pos;
+      continue;
+    }
+    if (marker == 0xDA || marker == 0xD9) return false;   // SOS / EOI: headers are over
+    const size_t len = (static_cast<size_t>(data[pos + 2]) << 8) | data[pos + 3];
+    if (len < 2) return false;
+    if (marker == 0xEE && len >= 7 && pos + 4 + 5 <= n &&
+        std::memcmp(data + pos + 4, "Adobe", 5) == 0) {
+      return true;
+    }
+    pos += 2 + len;
+  }
+  return false;
+}
+
+namespace {
+
 DecodedImage decode_jpeg(const uint8_t* data, size_t n, const std::string& name,
                          int64_t min_short_side) {
   TjHandle tj;
@@ -56,11 +81,16 @@ DecodedImage decode_jpeg(const uint8_t* data, size_t n, const std::string& name,
     img.pixels = std::move(buf);
     return img;
   }
+  // With an Adobe APP14 marker (Photoshop, and libjpeg itself, write one for every
+  // CMYK/YCCK JPEG) the stored values are inverted inks, as PIL assumes ("CMYK;I").
+  const bool inverted = jpeg_has_adobe_marker(data, n);
   img.pixels.resize(static_cast<size_t>(sh * sw * 3));
   for (int64_t p = 0; p < sh * sw; ++p) {
-    const int k = 255 - buf[p * 4 + 3];
+    const uint8_t* q = &buf[p * 4];
+    const int k = inverted ? q[3] : 255 - q[3];
     for (int c = 0; c < 3; ++c) {
-      img.pixels[p * 3 + c] = static_cast<uint8_t>(((255 - buf[p * 4 + c]) * k + 127) / 255);
+      const int v = inverted ? q[c] : 255 - q[c];
+      img.pixels[p * 3 + c] = static_cast<uint8_t>((v * k + 127) / 255);
     }
   }
   return img;

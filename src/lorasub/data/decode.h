@@ -27,10 +27,15 @@ ImageFormat sniff_format(const uint8_t* data, size_t n);
 std::pair<int64_t, int64_t> jpeg_scaled_size(int64_t height, int64_t width,
                                              int64_t min_short_side);
 
+// True if the JPEG header (before the first SOS) has an APP14 "Adobe" segment.
+bool jpeg_has_adobe_marker(const uint8_t* data, size_t n);
+
 // Decodes JPEG or PNG bytes (format sniffed). `name` is used in error messages only.
 // min_short_side applies to JPEG only (PNG is always decoded at full size).
-// Conversions to RGB: grayscale -> R=G=B; CMYK JPEG -> R = (255-C)(255-K)/255 (rounded;
-// TurboJPEG's plain, non-inverted CMYK convention); PNG: palette expanded, 1/2/4-bit grey
+// Conversions to RGB: grayscale -> R=G=B; CMYK/YCCK JPEG as PIL's convert("RGB"):
+// R = (255-C)(255-K)/255 (rounded) on ink values, where the stored values are taken as
+// inverted inks (C = 255 - stored) when the file has an Adobe APP14 marker, as
+// Photoshop's and libjpeg's CMYK files do, and as plain inks otherwise; PNG: palette expanded, 1/2/4-bit grey
 // expanded, 16-bit reduced to 8 (high byte, as libpng's strip_16), alpha dropped
 // (not composited, as PIL's convert("RGB")), interlaced handled.
 DecodedImage decode_image_bytes(const uint8_t* data, size_t n, const std::string& name,

@@ -25,6 +25,8 @@ class SampleSource {
   // sample's own stream. Thread-safe.
   virtual void produce(int64_t i, bool train, Rng& rng, float* dst) const = 0;
   virtual std::string describe() const = 0;   // for messages
+  // Samples replaced by a grey image because they could not be read (on_bad_image: skip).
+  virtual int64_t skipped() const { return 0; }
 };
 
 enum class OnBadImage { kError, kSkip };
@@ -45,7 +47,7 @@ class FileSampleSource : public SampleSource {
   int64_t width() const override { return pipeline_.size; }
   void produce(int64_t i, bool train, Rng& rng, float* dst) const override;
   std::string describe() const override { return files_.source; }
-  int64_t skipped() const { return skipped_.load(); }
+  int64_t skipped() const override { return skipped_.load(); }
   const FileList& files() const { return files_; }
   const ImagePipeline& pipeline() const { return pipeline_; }
 

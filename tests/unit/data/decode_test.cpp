@@ -52,23 +52,48 @@ TEST(Decode, JpegGrayBecomesRgb) {
   }
 }
 
-TEST(Decode, JpegCmykConvertedToRgb) {
-  TempDir dir;
-  // Uniform C=0, M=255, Y=255, K=0 -> pure red; and C=M=Y=0, K=128 -> grey 127.
-  std::vector<uint8_t> cmyk;
-  for (int p = 0; p < 16 * 16; ++p) {
-    if (p < 16 * 8) cmyk.insert(cmyk.end(), {0, 255, 255, 0});
-    else cmyk.insert(cmyk.end(), {0, 0, 0, 128});
+// Removes the APP14 "Adobe" segment from a JPEG.
+std::vector<uint8_t> strip_adobe(const std::vector<uint8_t>& jpg) {
+  size_t pos = 2;
+  while (pos + 4 <= jpg.size()) {
+    const size_t len = (static_cast<size_t>(jpg[pos + 2]) << 8) | jpg[pos + 3];
+    if (jpg[pos + 1] == 0xEE) {
+      std::vector<uint8_t> out(jpg.begin(), jpg.begin() + pos);
+      out.insert(out.end(), jpg.begin() + pos + 2 + len, jpg.end());
+      return out;
+    }
+    pos += 2 + len;
   }
-  testing::write_jpeg(dir.file("c.jpg"), cmyk, 16, 16, TJPF_CMYK, 100);
-  const DecodedImage img = decode_image_file(dir.file("c.jpg"));
+  return jpg;
+}
+
+TEST(Decode, JpegCmykConvertedToRgbAsPil) {
+  TempDir dir;
+  // Stored values (top half / bottom half): (255, 0, 0, 255) and (255, 255, 255, 128).
+  std::vector<uint8_t> stored;
+  for (int p = 0; p < 16 * 16; ++p) {
+    if (p < 16 * 8) stored.insert(stored.end(), {255, 0, 0, 255});
+    else stored.insert(stored.end(), {255, 255, 255, 128});
+  }
+  const auto jpg = testing::encode_jpeg(stored, 16, 16, TJPF_CMYK, 100);
+  ASSERT_TRUE(jpeg_has_adobe_marker(jpg.data(), jpg.size()));   // libjpeg writes one
+  // Adobe marker: inverted inks. Top: inks C=0, M=Y=255, K=0 -> red. Bottom: K ink 127
+  // -> grey 128 (255 * 128 / 255).
+  DecodedImage img = decode_image_bytes(jpg.data(), jpg.size(), "c.jpg");
   ASSERT_EQ(img.height, 16);
   const uint8_t* top = &img.pixels[(2 * 16 + 5) * 3];
   EXPECT_NEAR(top[0], 255, 4);
   EXPECT_NEAR(top[1], 0, 4);
   EXPECT_NEAR(top[2], 0, 4);
   const uint8_t* bottom = &img.pixels[(13 * 16 + 5) * 3];
-  for (int c = 0; c < 3; ++c) EXPECT_NEAR(bottom[c], 127, 4);
+  for (int c = 0; c < 3; ++c) EXPECT_NEAR(bottom[c], 128, 4);
+  // Marker detection (the no-marker, plain-ink path cannot be produced with TurboJPEG,
+  // which always writes YCCK + Adobe for CMYK input).
+  const auto plain = strip_adobe(jpg);
+  ASSERT_LT(plain.size(), jpg.size());
+  EXPECT_FALSE(jpeg_has_adobe_marker(plain.data(), plain.size()));
+  const auto rgb = testing::encode_jpeg(testing::gradient_rgb(8, 8), 8, 8, TJPF_RGB);
+  EXPECT_FALSE(jpeg_has_adobe_marker(rgb.data(), rgb.size()));
 }
 
 TEST(Decode, JpegScaledSizeRule) {

@@ -135,6 +135,8 @@ TEST(FileSampleSource, BadImageErrorNamesTheFileOrIsSkippedAndCounted) {
                                                     parse_on_bad_image("skip"));
   const Batch b = make_batch(*lenient, true, {4, 9, 0}, StreamKey{1, 0, 0});
   EXPECT_EQ(lenient->skipped(), 2);
+  EXPECT_EQ(static_cast<const SampleSource&>(*lenient).skipped(), 2);
+  EXPECT_EQ(strict->skipped(), 0);
   EXPECT_EQ(b.labels, (std::vector<int64_t>{0, 1, 0}));
   for (int64_t i = 0; i < 2 * 3 * 64; ++i) EXPECT_EQ(b.pixels[i], 0.5f);
   EXPECT_NE(b.pixels[2 * 3 * 64], 0.5f);
