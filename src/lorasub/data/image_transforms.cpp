@@ -317,16 +317,21 @@ ImagePipeline make_pipeline(const std::string& name, int64_t size) {
   p.name = name;
   p.size = size;
   p.resize_short = size * 256 / 224;
-  if (name == "imagenet-r") return p;
+  auto finish = [](ImagePipeline& q) {
+    q.train_decode_short =
+        static_cast<int64_t>(std::ceil(static_cast<double>(q.size) / std::sqrt(q.scale_lo)));
+    return q;
+  };
+  if (name == "imagenet-r") return finish(p);
   if (name == "domainnet") {
     p.scale_lo = 0.7;
     p.brightness = p.contrast = p.saturation = p.hue = 0.3;
     p.grayscale_p = 0.1;
-    return p;
+    return finish(p);
   }
   if (name == "cifar100") {
     p.resize_short = size;
-    return p;
+    return finish(p);
   }
   std::string known;
   for (const auto& k : pipeline_names()) known += (known.empty() ? "" : ", ") + k;

@@ -80,9 +80,15 @@ struct ImagePipeline {
   // test: Resize(resize_short) then CenterCrop(size)
   int64_t resize_short = 256;
 
-  // The smallest short side the decoder must deliver (for JPEG scaled decoding):
-  // `size` for train, `resize_short` for test.
-  int64_t min_decode_short_side(bool train) const { return train ? size : resize_short; }
+  // The smallest short side the JPEG decoder must deliver (DCT scaled decoding).
+  // Test: resize_short. Train: train_decode_short, by default ceil(size / sqrt(scale_lo))
+  // (792 for 224 at scale 0.08, 268 at 0.7), so that a crop of the smallest area still
+  // has about `size` source pixels a side, as when the reference decodes at full size;
+  // set it to `size` to decode smaller and faster at the cost of detail in small crops.
+  int64_t train_decode_short = 0;
+  int64_t min_decode_short_side(bool train) const {
+    return train ? train_decode_short : resize_short;
+  }
 
   // src: HWC uint8 RGB (c == 3) or grey (c == 1, replicated to RGB). dst: 3*size*size.
   // Train draws, in order: RandomResizedCrop (random_resized_crop_params), flip

@@ -125,6 +125,27 @@ TEST(Decode, JpegScaledDecodeKeepsContent) {
   EXPECT_NEAR(img.pixels[(y * 160 + x) * 3 + 2], 128, 4);
 }
 
+TEST(Decode, ProgressiveAnd420JpegScaled) {
+  TempDir dir;
+  const int w = 320, h = 240;
+  const auto px = testing::gradient_rgb(w, h);
+  tjhandle tj = tjInitCompress();
+  unsigned char* buf = nullptr;
+  unsigned long size = 0;
+  ASSERT_EQ(tjCompress2(tj, px.data(), w, 0, h, TJPF_RGB, &buf, &size, TJSAMP_420, 95,
+                        TJFLAG_PROGRESSIVE), 0);
+  const std::vector<uint8_t> jpg(buf, buf + size);
+  tjFree(buf);
+  tjDestroy(tj);
+  const DecodedImage full = decode_image_bytes(jpg.data(), jpg.size(), "p.jpg");
+  EXPECT_EQ(full.height, 240);
+  EXPECT_LE(max_abs_diff(full.pixels, px), 8);
+  const DecodedImage half = decode_image_bytes(jpg.data(), jpg.size(), "p.jpg", 100);
+  EXPECT_EQ(half.height, 120);   // 1/2: 120 >= 100; 3/8 -> 90 < 100
+  EXPECT_EQ(half.width, 160);
+  EXPECT_NEAR(half.pixels[(60 * 160 + 80) * 3], (161.5 * 255.0) / (w - 1), 4);
+}
+
 TEST(Decode, PngRgbExact) {
   TempDir dir;
   const auto px = testing::gradient_rgb(13, 7);

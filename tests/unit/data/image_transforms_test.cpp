@@ -201,6 +201,10 @@ TEST(Pipeline, NamesAndParameters) {
   const ImagePipeline cf = make_pipeline("cifar100", 32);
   EXPECT_EQ(cf.resize_short, 32);
   EXPECT_EQ(make_pipeline("imagenet-r", 32).resize_short, 36);
+  EXPECT_EQ(in.min_decode_short_side(false), 256);
+  EXPECT_EQ(in.min_decode_short_side(true), 792);   // ceil(224 / sqrt(0.08)) = ceil(791.96)
+  EXPECT_EQ(dn.min_decode_short_side(true), 268);   // ceil(224 / sqrt(0.7)) = ceil(267.73)
+  EXPECT_EQ(dn.min_decode_short_side(false), 256);
   try {
     make_pipeline("imagenet");
     FAIL();

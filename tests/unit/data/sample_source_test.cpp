@@ -77,7 +77,7 @@ TEST(FileSampleSource, BatchStreamsAreKeyedLikeImageSets) {
     const int64_t i = b.indices[k];
     Rng rng(Stream::kAugment, {42, 1, 3, static_cast<uint64_t>(i)});
     std::vector<float> want(per);
-    const DecodedImage img = decode_image_file(files.full_path(i), 12);
+    const DecodedImage img = decode_image_file(files.full_path(i), pipe.min_decode_short_side(true));
     pipe.apply(img.pixels.data(), img.height, img.width, 3, true, rng, want.data());
     EXPECT_TRUE(std::equal(want.begin(), want.end(), b.pixels.begin() + k * per)) << k;
   }
