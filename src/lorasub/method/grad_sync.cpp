@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include <chrono>
 #include <cstring>
 
 namespace lorasub::method {
@@ -30,7 +31,9 @@ std::vector<float> GradSync::allreduce(dist::Communicator& comm, const std::vect
     }
   }
   for (size_t s = 0; s < kNumSlots; ++s) bucket_.control(s) = s < control.size() ? control[s] : 0.0f;
+  const auto t0 = std::chrono::steady_clock::now();
   if (comm.size() > 1) bucket_.allreduce(comm);
+  last_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   finite_ = bucket_.all_finite();
   for (size_t i = 0; i < params_.size(); ++i) {
     at::Tensor summed = at::from_blob(bucket_.grad(i), params_[i].sizes(), at::kFloat);

@@ -22,11 +22,14 @@ class GradSync {
   // Whether the last all-reduced buffer (gradients and loss sums) was all finite. The
   // same on every rank, since every rank holds the same sums.
   bool finite() const { return finite_; }
+  // Wall time of the last all-reduce (the collective alone, not the copies), seconds.
+  double last_seconds() const { return last_seconds_; }
 
  private:
   std::vector<at::Tensor> params_;
   dist::GradBucket bucket_;
   bool finite_ = true;
+  double last_seconds_ = 0.0;
 };
 
 }  // namespace lorasub::method

@@ -192,6 +192,7 @@ StepResult Learner::train_step(const data::Batch& local, int64_t global_batch, b
   r.atl = sums[kSlotAtlSum] / static_cast<double>(global_batch);
   r.loss = r.ce + atl_weight() * r.atl;
   r.stop = sums[kSlotStop] > 0.0f;
+  r.allreduce_seconds = sync_->last_seconds();
   return r;
 }
 

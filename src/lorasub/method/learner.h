@@ -34,6 +34,7 @@ struct StepResult {
   double atl = 0.0;   // mean ATL over the global batch (before lambda)
   double loss = 0.0;  // ce + lambda * atl
   bool stop = false;  // some rank asked to stop (control slot)
+  double allreduce_seconds = 0.0;  // wall time of the step's fused gradient all-reduce
 };
 
 // Everything the learner's next step depends on (a checkpoint's learner part).

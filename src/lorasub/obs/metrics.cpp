@@ -2,11 +2,11 @@
 
 #include <prometheus/collectable.h>
 #include <prometheus/counter.h>
-#include <prometheus/exposer.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/metric_family.h>
 #include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
 
 #include <unistd.h>
 
@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 
 #include "lorasub/core/error.h"
+#include "lorasub/obs/http_server.h"
 
 namespace lorasub::obs {
 namespace {
@@ -87,12 +88,6 @@ std::string read_auth(const std::string& path) {
   return line;
 }
 
-bool same(const std::string& a, const std::string& b) {  // no early exit on the first difference
-  unsigned diff = a.size() != b.size();
-  for (size_t i = 0; i < a.size() && i < b.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
-  return diff == 0;
-}
-
 }  // namespace
 
 const std::vector<std::string>& metric_names() {
@@ -106,7 +101,7 @@ const std::vector<std::string>& metric_names() {
 struct Metrics::Impl {
   std::shared_ptr<pm::Registry> registry = std::make_shared<pm::Registry>();
   std::shared_ptr<MemoryCollector> memory;
-  std::unique_ptr<pm::Exposer> exposer;
+  std::unique_ptr<HttpServer> server;
   int port = 0;
 
   pm::Counter* images = nullptr;
@@ -174,24 +169,20 @@ Metrics::Metrics(const MetricsOptions& o) {
   m.memory = std::make_shared<MemoryCollector>(L);
 
   const int port = o.port == 0 ? 0 : o.port + o.local_rank;
-  const std::string addr = (o.bind.find(':') != std::string::npos ? "[" + o.bind + "]" : o.bind) + ":" + std::to_string(port);
   std::string auth;
   if (!o.auth_file.empty()) auth = read_auth(o.auth_file);
+  Impl* raw = &m;
   try {
-    m.exposer = std::make_unique<pm::Exposer>(addr, 1);
+    m.server = std::make_unique<HttpServer>(o.bind, port, auth, [raw] {
+      std::vector<pm::MetricFamily> families = raw->registry->Collect();
+      for (auto& f : raw->memory->Collect()) families.push_back(std::move(f));
+      return pm::TextSerializer().Serialize(families);
+    });
   } catch (const std::exception& e) {
-    throw std::runtime_error("metrics: cannot listen on " + addr + " (rank " + std::to_string(o.rank) +
-                             ", metrics.port + local rank " + std::to_string(o.local_rank) + "): " + e.what());
+    throw std::runtime_error(std::string("metrics: ") + e.what() + " (rank " + std::to_string(o.rank) +
+                             ", metrics.port + local rank " + std::to_string(o.local_rank) + ")");
   }
-  if (!auth.empty()) {
-    m.exposer->RegisterAuth([auth](const std::string& user, const std::string& password) {
-      return same(user + ":" + password, auth);
-    }, "lorasub");
-  }
-  m.exposer->RegisterCollectable(m.registry);
-  m.exposer->RegisterCollectable(m.memory);
-  const auto ports = m.exposer->GetListeningPorts();
-  m.port = ports.empty() ? port : ports.front();
+  m.port = m.server->port();
   impl_ = std::move(im);
 }
 

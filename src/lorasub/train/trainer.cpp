@@ -78,9 +78,64 @@ Trainer::Trainer(const Config& cfg, const dist::World& world, dist::Communicator
   learner_ = method::make_learner(*vit_, cfg_, plan_, comm_);
   backbone_sha256_ = backbone_identity(cfg.model.weights);
   install_stop_handlers(cfg.ckpt.stop_deadline_seconds);
+  start_metrics();
 }
 
 Trainer::~Trainer() = default;
+
+namespace {
+// Every rank's string, in rank order (collective): lengths, then the bytes as floats.
+std::vector<std::string> gather_strings(dist::Communicator& comm, const std::string& s) {
+  const std::vector<int64_t> lens = comm.allgather(static_cast<int64_t>(s.size()));
+  std::vector<size_t> counts;
+  size_t total = 0;
+  for (int64_t n : lens) counts.push_back(static_cast<size_t>(n)), total += static_cast<size_t>(n);
+  std::vector<float> send(s.begin(), s.end()), recv(total);
+  for (size_t i = 0; i < s.size(); ++i) send[i] = static_cast<float>(static_cast<unsigned char>(s[i]));
+  comm.allgatherv(send.data(), send.size(), recv.data(), counts);
+  std::vector<std::string> out;
+  size_t at = 0;
+  for (size_t c : counts) {
+    std::string x(c, '\0');
+    for (size_t i = 0; i < c; ++i) x[i] = static_cast<char>(static_cast<unsigned char>(recv[at + i]));
+    out.push_back(std::move(x));
+    at += c;
+  }
+  return out;
+}
+}  // namespace
+
+void Trainer::start_metrics() {
+  if (!cfg_.metrics.enabled) return;
+  obs::MetricsOptions o;
+  o.enabled = true;
+  o.bind = cfg_.metrics.bind;
+  o.port = static_cast<int>(cfg_.metrics.port);
+  o.auth_file = cfg_.metrics.auth_file;
+  o.run = cfg_.run.name;
+  o.rank = world_.rank;
+  o.local_rank = world_.local_rank;
+  metrics_ = obs::Metrics(o);
+  const std::string target = obs::advertised_target(cfg_.metrics.bind, world_.host, metrics_.port());
+  std::vector<std::string> targets = {target};
+  if (!cfg_.metrics.file_sd_dir.empty()) {
+    targets = gather_strings(comm_, target);
+    if (world_.is_root()) file_sd_ = obs::FileSdTargets(cfg_.metrics.file_sd_dir, cfg_.run.name, targets);
+  }
+  std::string where;
+  for (const auto& t : targets) where += (where.empty() ? "" : " ") + t;
+  Progress::line(world_.is_root(), "lorasub: metrics on http://" + (targets.size() > 1 ? "{" + where + "}" : where) +
+                                       "/metrics" + (cfg_.metrics.auth_file.empty() ? "" : " (basic auth)") +
+                                       (file_sd_.path().empty() ? "" : "; file_sd targets in " + file_sd_.path()));
+}
+
+void Trainer::checkpoint_timed(const std::string& kind, int64_t t, int64_t epoch, int64_t batch, bool task_done) {
+  const auto c0 = Clock::now();
+  save_checkpoint(kind, t, epoch, batch, task_done);
+  if (world_.is_root())
+    metrics_.checkpoint_written(kind, since(c0),
+                                std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
+}
 
 namespace {
 double now_seconds() {
@@ -197,7 +252,7 @@ bool Trainer::agree_stop() {
 
 void Trainer::stop_now(int64_t t, int64_t epoch, int64_t batch, bool task_done) {
   const bool have = task_done && cfg_.ckpt.task_end;  // the task-end checkpoint was just written
-  if (!have) save_checkpoint("stop", t, epoch, batch, task_done);
+  if (!have) checkpoint_timed("stop", t, epoch, batch, task_done);
   comm_.barrier();  // nobody exits before rank 0's checkpoint is complete
   std::fprintf(stderr, "lorasub: rank %d stopped at global step %lld on request (signal %d here); "
                "checkpoint written; exit code 75 (requeue with --resume auto)\n",
@@ -225,11 +280,14 @@ void Trainer::run_task(int64_t t) {
     return method::BatchSource([&loader] { return loader.next(); });
   };
 
+  metrics_.task_started(t, plan_.num_tasks());
   auto c0 = Clock::now();
   if (!mid) {
     learner_->begin_task(t, source(aug_loader, train_idx, cfg_.train.batch_size, kCovarianceEpoch));
     current_.covariance = since(c0);
+    metrics_.covariance_pass(t, current_.covariance);
   }
+  metrics_.drs_kept(learner_->kept_dims());
   c0 = Clock::now();
   const double train_before = current_.train;
   if (!(mid && learner_->trained())) {
@@ -244,11 +302,17 @@ void Trainer::run_task(int64_t t) {
   method::EvalResult ev = learner_->evaluate(source(plain_test, test_idx, cfg_.train.eval_batch_size, 0));
   current_.eval = since(c0);
   summary_.accuracy.add_row(ev.per_task(), ev.overall());
+  if (metrics_.enabled()) {  // accuracies are percent here, ratios in the metrics
+    std::vector<double> row = ev.per_task();
+    for (double& a : row) a /= 100.0;
+    const auto& acc = summary_.accuracy;
+    metrics_.task_finished(t, row, acc.a_last() / 100.0, acc.a_avg() / 100.0, acc.forgetting() / 100.0);
+  }
   summary_.kept.push_back(learner_->kept_dims());
   summary_.step_seconds.push_back(current_steps_ > 0 ? current_step_seconds_ / static_cast<double>(current_steps_) : 0.0);
   summary_.seconds.push_back(current_);
   c0 = Clock::now();
-  if (cfg_.ckpt.task_end) save_checkpoint("task_end", t, 0, 0, true);
+  if (cfg_.ckpt.task_end) checkpoint_timed("task_end", t, 0, 0, true);
   summary_.seconds.back().checkpoint = since(c0);
   const PhaseSeconds& sec = summary_.seconds.back();
   Progress::line(world_.is_root(),
@@ -269,6 +333,7 @@ void Trainer::train_epochs(int64_t t, const std::vector<int64_t>& indices) {
   for (int64_t e = mid ? resume_epoch_ : 0; e < epochs; ++e) {
     const int64_t first = (mid && e == resume_epoch_) ? resume_batch_ : 0;
     learner_->begin_epoch(e);
+    metrics_.epoch(e, epochs);
     std::vector<std::vector<int64_t>> batches = sampler.rank_batches(e, world_.rank, world_.size);
     batches.erase(batches.begin(), batches.begin() + std::min<int64_t>(first, static_cast<int64_t>(batches.size())));
     loader.start(std::move(batches), data::StreamKey{cfg_.run.seed, t, e});
@@ -297,7 +362,12 @@ void Trainer::train_epochs(int64_t t, const std::vector<int64_t>& indices) {
                              ", batch " + std::to_string(b + 1) + "); stopped without writing a checkpoint, "
                              "the last good one is kept");
       }
-      current_step_seconds_ += since(s0);
+      const double step_seconds = since(s0);
+      current_step_seconds_ += step_seconds;
+      metrics_.step(r.ce, r.atl, r.loss, batch->n, step_seconds, batch->wait_seconds, r.allreduce_seconds,
+                    learner_->allreduce_bytes());
+      metrics_.task_progress(static_cast<double>(e * sampler.num_batches() + b + 1) /
+                             static_cast<double>(std::max<int64_t>(1, epochs * sampler.num_batches())));
       ++current_steps_;
       ++global_step_;
       if (on_step_) on_step_(t, global_step_, *learner_);
@@ -315,7 +385,7 @@ void Trainer::train_epochs(int64_t t, const std::vector<int64_t>& indices) {
       const bool by_steps = cfg_.ckpt.every_steps > 0 && global_step_ % cfg_.ckpt.every_steps == 0;
       const bool by_time = world_.is_root() && cfg_.ckpt.every_minutes > 0 &&
                            now_seconds() - last_ckpt_time_ >= 60.0 * cfg_.ckpt.every_minutes;
-      if (by_steps || by_time) save_checkpoint("step", t, ne, nb, false);
+      if (by_steps || by_time) checkpoint_timed("step", t, ne, nb, false);
     }
     progress.end(last_loss);
   }

@@ -14,6 +14,7 @@
 #include "lorasub/method/accuracy_matrix.h"
 #include "lorasub/method/learner.h"
 #include "lorasub/model/vit.h"
+#include "lorasub/obs/metrics.h"
 #include "lorasub/train/datasets.h"
 
 namespace lorasub::train {
@@ -73,6 +74,11 @@ class Trainer {
   // Every rank: agree on a stop at a task boundary (one small all-reduce).
   bool agree_stop();
   [[noreturn]] void stop_now(int64_t t, int64_t epoch, int64_t batch, bool task_done);
+  // save_checkpoint, timed into the metrics (rank 0 writes; the others return at once).
+  void checkpoint_timed(const std::string& kind, int64_t t, int64_t epoch, int64_t batch, bool task_done);
+  // Starts the metrics exposer (metrics.enabled) and, with metrics.file_sd_dir, gathers
+  // every rank's host:port to rank 0, which writes the file_sd target file. Collective.
+  void start_metrics();
 
   const Config& cfg_;
   dist::World world_;
@@ -96,6 +102,8 @@ class Trainer {
   double wall_before_ = 0;            // wall seconds of earlier attempts (resumed runs)
   std::chrono::steady_clock::time_point run_start_ = std::chrono::steady_clock::now();
   double last_ckpt_time_ = 0;         // steady seconds of the last checkpoint (rank 0)
+  obs::Metrics metrics_;              // a null object unless metrics.enabled
+  obs::FileSdTargets file_sd_;        // rank 0: removed when the trainer goes
 };
 
 // Relabels both splits to class-order positions (dropping classes not in the plan).

@@ -16,6 +16,7 @@
 #include <string>
 
 #include "lorasub/core/error.h"
+#include "lorasub/obs/http_server.h"
 
 namespace lorasub::obs {
 namespace {
@@ -224,6 +225,26 @@ TEST(FileSd, AdvertisedTarget) {
 }
 
 TEST(Metrics, ResidentMemory) { EXPECT_GT(resident_memory_bytes(), 1 << 20); }
+
+}  // namespace
+}  // namespace lorasub::obs
+
+namespace lorasub::obs {
+namespace {
+
+TEST(HttpServer, OnlyMetricsIsServed) {
+  Metrics m(opts());
+  EXPECT_NE(http_get(m.port(), "/").find("404"), std::string::npos);
+  EXPECT_NE(http_get(m.port(), "/metrics?x=1").find("200 OK"), std::string::npos);
+}
+
+TEST(HttpServer, Base64) {
+  EXPECT_EQ(base64(""), "");
+  EXPECT_EQ(base64("f"), "Zg==");
+  EXPECT_EQ(base64("fo"), "Zm8=");
+  EXPECT_EQ(base64("foo"), "Zm9v");
+  EXPECT_EQ(base64("prom:s3cret"), "cHJvbTpzM2NyZXQ=");
+}
 
 }  // namespace
 }  // namespace lorasub::obs
