@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-if [ "${LORASUB_SKIP_DEPS:-0}" != 1 ]; then scripts/install-deps.sh; fi
+if [ "${LORASUB_SKIP_DEPS:-0}" != 1 ]; then scripts/install-deps.sh --with-services; fi
 scripts/build.sh
 start=$(date +%s)
 status=0
