@@ -26,6 +26,10 @@ struct TjHandle {
   ~TjHandle() {
     if (h) tjDestroy(h);
   }
+  void reset() {
+    if (h) tjDestroy(h);
+    h = tjInitDecompress();
+  }
 };
 
 }  // namespace
@@ -55,12 +59,15 @@ namespace {
 
 DecodedImage decode_jpeg(const uint8_t* data, size_t n, const std::string& name,
                          int64_t min_short_side) {
-  TjHandle tj;
+  // One decompressor per thread, reused (TurboJPEG handles are not thread-safe).
+  thread_local TjHandle tj;
   if (!tj.h) fail(name, "tjInitDecompress failed");
   int w = 0, h = 0, subsamp = 0, colorspace = 0;
   if (tjDecompressHeader3(tj.h, data, static_cast<unsigned long>(n), &w, &h, &subsamp,
                           &colorspace) != 0) {
-    fail(name, std::string("bad JPEG header (") + tjGetErrorStr2(tj.h) + ")");
+    const std::string why = tjGetErrorStr2(tj.h);
+    tj.reset();   // a failed decompressor is not reusable
+    fail(name, "bad JPEG header (" + why + ")");
   }
   if (w <= 0 || h <= 0) fail(name, "JPEG has zero size");
   const auto [sh, sw] = jpeg_scaled_size(h, w, min_short_side);
@@ -75,7 +82,9 @@ DecodedImage decode_jpeg(const uint8_t* data, size_t n, const std::string& name,
   if (tjDecompress2(tj.h, data, static_cast<unsigned long>(n), buf.data(),
                     static_cast<int>(sw), 0, static_cast<int>(sh), pf,
                     TJFLAG_STOPONWARNING) != 0) {
-    fail(name, std::string("corrupt JPEG data (") + tjGetErrorStr2(tj.h) + ")");
+    const std::string why = tjGetErrorStr2(tj.h);
+    tj.reset();
+    fail(name, "corrupt JPEG data (" + why + ")");
   }
   if (!cmyk) {
     img.pixels = std::move(buf);

@@ -209,10 +209,15 @@ TEST(Decode, BadFilesNameTheFileAndReason) {
   EXPECT_CONTAINS(m, dir.file("trunc.jpg"));
   EXPECT_CONTAINS(m, "corrupt JPEG");
 
+  // The same thread decodes a good file right after a failure.
+  testing::write_bytes(dir.file("good.jpg"), jpg, false);
+  EXPECT_EQ(decode_image_file(dir.file("good.jpg")).width, 64);
+
   testing::write_bytes(dir.file("hdr.jpg"), {0xFF, 0xD8, 0xFF, 0xE0, 0, 1}, false);
   m = message_of(dir.file("hdr.jpg"));
   EXPECT_CONTAINS(m, dir.file("hdr.jpg"));
   EXPECT_CONTAINS(m, "JPEG");
+  EXPECT_EQ(decode_image_file(dir.file("good.jpg")).height, 48);
 
   testing::write_png(dir.file("ok.png"), 64, 48, PNG_COLOR_TYPE_RGB, 8, testing::rgb_rows(px, 64, 48));
   auto png = read_file_bytes(dir.file("ok.png"));
