@@ -1,0 +1,73 @@
+# A single-node Slurm cluster with munge, in temporary directories on loopback (the
+# recipe measured in ENV.md). Source after lib.sh; set work. Adds its pids to `pids`.
+# slurm_start: munged, slurmctld, slurmd; waits for the node to be idle.
+# slurm_stop:  scontrol shutdown, then everything by pid.
+slurm_start() {
+  local d="$work/cluster" host mem
+  mkdir -p "$d/munge" "$d/state" "$d/spool" "$d/log"
+  chmod 0755 "$d/munge"
+  host=$(hostname -s)
+  mem=$(( $(free -m | awk '/^Mem:/{print $2}') - 1024 ))
+  mungekey --create --keyfile="$d/munge/munge.key" >/dev/null 2>&1 || { bad "mungekey"; return 1; }
+  chmod 0400 "$d/munge/munge.key"
+  munged --socket="$d/munge/munge.sock" --key-file="$d/munge/munge.key" --log-file="$d/munge/munged.log" \
+    --pid-file="$d/munge/munged.pid" --seed-file="$d/munge/munged.seed" --force || { bad "munged did not start"; return 1; }
+  for _ in $(seq 50); do [ -s "$d/munge/munged.pid" ] && break; sleep 0.1; done
+  pids+=("$(cat "$d/munge/munged.pid")")
+  export SLURM_CONF="$d/slurm.conf"
+  cat >"$SLURM_CONF" <<CONF
+ClusterName=lorasubtest
+SlurmctldHost=$host(127.0.0.1)
+SlurmctldPort=$(free_port 1)
+SlurmdPort=$(free_port 1)
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+CredType=cred/munge
+AuthInfo=socket=$d/munge/munge.sock
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+MpiDefault=pmix
+MailProg=/bin/true
+JobRequeue=1
+JobCompType=jobcomp/filetxt
+JobCompLoc=$d/log/jobcomp.txt
+StateSaveLocation=$d/state
+SlurmdSpoolDir=$d/spool
+SlurmctldPidFile=$d/slurmctld.pid
+SlurmdPidFile=$d/slurmd.pid
+SlurmctldLogFile=$d/log/slurmctld.log
+SlurmdLogFile=$d/log/slurmd.log
+ReturnToService=2
+MinJobAge=600
+KillWait=30
+InactiveLimit=0
+NodeName=$host NodeAddr=127.0.0.1 CPUs=$(nproc) RealMemory=$mem State=UNKNOWN
+PartitionName=test Nodes=$host Default=YES MaxTime=INFINITE State=UP OverSubscribe=YES
+CONF
+  setsid slurmctld -D -c -f "$SLURM_CONF" >"$d/log/slurmctld.out" 2>&1 &
+  pids+=($!)
+  setsid slurmd -D -f "$SLURM_CONF" >"$d/log/slurmd.out" 2>&1 &
+  pids+=($!)
+  local state=""
+  for _ in $(seq 300); do
+    state=$(sinfo -h -o %T 2>/dev/null | head -1)
+    [ "$state" = idle ] && return 0
+    sleep 0.1
+  done
+  bad "the node did not become idle (state '$state')"; tail -5 "$d/log/slurmctld.log" "$d/log/slurmd.log"
+  return 1
+}
+slurm_stop() {
+  [ -n "${SLURM_CONF:-}" ] && scontrol shutdown >/dev/null 2>&1
+  for _ in $(seq 50); do
+    local alive=0 p
+    for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && break; sleep 0.1
+  done
+  stop_pids pids
+}
+# job_field JOBID FIELD: a field of `scontrol show job` ("" once the job is gone).
+job_field() { scontrol show job "$1" 2>/dev/null | tr ' ' '\n' | sed -n "s/^$2=//p" | head -1; }
