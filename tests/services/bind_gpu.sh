@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# launch/bind-gpu.sh: which GPU each local rank gets (no GPU or service needed).
+# Usage: bind_gpu.sh
+set -uo pipefail
+src="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+. "$src/tests/services/lib.sh"
+b="$src/launch/bind-gpu.sh"
+clean=(env -u CUDA_VISIBLE_DEVICES -u SLURM_LOCALID -u OMPI_COMM_WORLD_LOCAL_RANK -u LOCAL_RANK -u LORASUB_CPU -u LORASUB_GPUS_PER_NODE)
+# expect WANT ENV... : CUDA_VISIBLE_DEVICES seen by the program
+expect() {
+  local want="$1"; shift
+  local got; got=$("${clean[@]}" "$@" "$b" bash -c 'echo "${CUDA_VISIBLE_DEVICES-unset}"' 2>/dev/null)
+  [ "$got" = "$want" ] && ok "$* -> '$got'" || bad "$*: got '$got', want '$want'"
+}
+expect "" LORASUB_CPU=1 SLURM_LOCALID=1 CUDA_VISIBLE_DEVICES=0,1
+expect 5 SLURM_LOCALID=2 CUDA_VISIBLE_DEVICES=2,3,5,7
+expect 3 SLURM_LOCALID=1 CUDA_VISIBLE_DEVICES=3
+expect 3 OMPI_COMM_WORLD_LOCAL_RANK=3 LORASUB_GPUS_PER_NODE=4
+expect 0 LOCAL_RANK=0 LORASUB_GPUS_PER_NODE=1
+"${clean[@]}" OMPI_COMM_WORLD_LOCAL_RANK=2 LORASUB_GPUS_PER_NODE=2 "$b" true 2>/dev/null
+[ $? = 2 ] && ok "local rank 2 with 2 GPUs per node: refused" || bad "local rank beyond the GPUs was not refused"
+"${clean[@]}" PATH=/usr/bin:/bin SLURM_LOCALID=0 "$b" true 2>/dev/null
+[ $? = 2 ] || command -v nvidia-smi >/dev/null && ok "no GPU and no LORASUB_CPU: refused (or a GPU exists)" || bad "no GPU was not refused"
+"${clean[@]}" SLURM_LOCALID=1 LORASUB_CPU=1 "$b" bash -c '[ "$LORASUB_LOCAL_RANK" = 1 ]' && ok "LORASUB_LOCAL_RANK exported" || bad "LORASUB_LOCAL_RANK"
+finish
