@@ -16,6 +16,7 @@
 #include "lorasub/dist/world.h"
 #include "lorasub/train/bench.h"
 #include "lorasub/train/checkpoint.h"
+#include "lorasub/train/datasets.h"
 #include "lorasub/train/signals.h"
 #include "lorasub/train/pretrainer.h"
 #include "lorasub/train/trainer.h"
@@ -104,6 +105,15 @@ int main(int argc, char** argv) {
       "3 NaN/Inf in loss or gradients (no checkpoint written, the last good one kept);\n"
       "75 stopped by SIGUSR1/SIGTERM at an agreed step, checkpoint written: requeue with --resume auto;\n"
       "76 forced stop (second signal or ckpt.stop_deadline_seconds): the last good checkpoint is intact.");
+  Common prc;
+  std::string prepare_out;
+  CLI::App* prepare_cmd = app.add_subcommand(
+      "prepare", "decode every image of an imagenet-r/domainnet dataset once into an HDF5 cache (data.cache)");
+  add_common(prepare_cmd, prc);
+  prepare_cmd->add_option("-o,--output", prepare_out, "cache file to write (default: data.cache)");
+  prepare_cmd->footer("Images are resized to data.cache_short_side (aspect kept) and stored as uint8; train with\n"
+                      "--set data.cache=FILE to read no JPEG in an epoch. Runs on one process (rank 0), with\n"
+                      "data.workers decode threads. Layout: docs/image-cache.md.");
   CLI::App* inspect_cmd = app.add_subcommand("inspect", "print what a checkpoint holds and check its integrity (exit 1 if damaged)");
   inspect_cmd->add_option("checkpoint", inspect_path, "checkpoint file (.h5)")->required();
   CLI::App* pre_cmd = app.add_subcommand("pretrain", "pre-train the ViT from scratch and write pretrain.output");
@@ -123,7 +133,7 @@ int main(int argc, char** argv) {
     std::printf("%s", train::describe_checkpoint(inspect_path, &ok).c_str());
     return ok ? lorasub::kExitOk : lorasub::kExitFailure;
   }
-  Common& c = train_cmd->parsed() ? tc : pre_cmd->parsed() ? pc : bc;
+  Common& c = train_cmd->parsed() ? tc : pre_cmd->parsed() ? pc : prepare_cmd->parsed() ? prc : bc;
   Config cfg;
   try {
     cfg = lorasub::load_config(c.config, c.overrides);
@@ -136,6 +146,15 @@ int main(int argc, char** argv) {
     auto comm = dist::make_communicator(cfg.dist.backend, world);
     if (train_cmd->parsed()) return run_train(cfg, world, *comm, max_tasks, resume);
     if (pre_cmd->parsed()) return run_pretrain(cfg, world, *comm);
+    if (prepare_cmd->parsed()) {
+      if (!world.is_root()) return lorasub::kExitOk;
+      const std::string out = prepare_out.empty() ? cfg.data.cache : prepare_out;
+      if (out.empty()) throw lorasub::ConfigError("lorasub prepare: give --output FILE or set data.cache");
+      const int64_t n = train::prepare_cache(cfg, out);
+      std::printf("prepare: %lld images -> %s (train with --set data.cache=%s)\n", static_cast<long long>(n),
+                  out.c_str(), out.c_str());
+      return lorasub::kExitOk;
+    }
     train::BenchReport r = train::run_bench(cfg, bench_tasks, world, *comm);
     if (world.is_root()) std::printf("\nbench (%d rank(s)):\n%s", world.size, r.text().c_str());
     return lorasub::kExitOk;

@@ -27,13 +27,15 @@ struct Net {
   }
 };
 
-double linear_head_accuracy(const Net& net, const data::ImageSet& test, const Config& cfg,
+double linear_head_accuracy(const Net& net, const DataSplits& data, const Config& cfg,
                             const dist::World& world, dist::Communicator& comm) {
+  const data::ImageSet& test = data.test;
   at::NoGradGuard no_grad;
   std::vector<int64_t> idx(static_cast<size_t>(test.size()));
   for (size_t i = 0; i < idx.size(); ++i) idx[i] = static_cast<int64_t>(i);
   data::GlobalSampler s(idx, cfg.train.eval_batch_size, cfg.run.seed, 0, false);
-  data::Loader loader(test, data::SmallImageTransform{}, static_cast<int>(cfg.data.workers), 2);
+  auto loader_p = make_loader(data, true, data::SmallImageTransform{}, static_cast<int>(cfg.data.workers), 2);
+  data::Loader& loader = *loader_p;
   loader.start(s.rank_batches(0, world.rank, world.size), data::StreamKey{cfg.run.seed, 0, 0});
   std::vector<int64_t> counts{0, 0};
   while (auto b = loader.next()) {
@@ -69,8 +71,9 @@ PretrainResult pretrain(const Config& cfg, const dist::World& world, dist::Commu
   std::vector<int64_t> idx(static_cast<size_t>(data.train.size()));
   for (size_t i = 0; i < idx.size(); ++i) idx[i] = static_cast<int64_t>(i);
   data::GlobalSampler sampler(idx, cfg.pretrain.batch_size, cfg.run.seed, 0, true);
-  data::Loader loader(data.train, data::SmallImageTransform{true, cfg.data.crop_padding, false},
-                      static_cast<int>(cfg.data.workers), static_cast<int>(cfg.data.prefetch));
+  auto loader_p = make_loader(data, false, data::SmallImageTransform{true, cfg.data.crop_padding, false},
+                              static_cast<int>(cfg.data.workers), static_cast<int>(cfg.data.prefetch));
+  data::Loader& loader = *loader_p;
   const int64_t total = cfg.pretrain.epochs * sampler.num_batches();
   Progress progress(world.is_root(), cfg.train.log_every);
   PretrainResult r;
@@ -105,7 +108,7 @@ PretrainResult pretrain(const Config& cfg, const dist::World& world, dist::Commu
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   r.images_per_second = secs > 0 ? static_cast<double>(images) / secs : 0;
-  r.test_accuracy = linear_head_accuracy(net, data.test, cfg, world, comm);
+  r.test_accuracy = linear_head_accuracy(net, data, cfg, world, comm);
   r.output = cfg.pretrain.output;
   if (world.is_root()) {
     const auto slash = r.output.find_last_of('/');

@@ -47,23 +47,6 @@ double TrainSummary::train_images_per_second() const {
   return t > 0 ? static_cast<double>(images_trained) / t : 0.0;
 }
 
-void apply_class_order(DataSplits& data, const data::TaskPlan& plan) {
-  const std::vector<int64_t> map = plan.label_map();
-  for (data::ImageSet* set : {&data.train, &data.test}) {
-    data::ImageSet out;
-    out.height = set->height, out.width = set->width, out.channels = set->channels;
-    out.source = set->source;
-    const int64_t bytes = set->image_bytes();
-    for (int64_t i = 0; i < set->size(); ++i) {
-      const int64_t l = set->labels[i];
-      if (l < 0 || l >= static_cast<int64_t>(map.size()) || map[l] < 0) continue;
-      out.labels.push_back(map[l]);
-      out.pixels.insert(out.pixels.end(), set->image(i), set->image(i) + bytes);
-    }
-    *set = std::move(out);
-  }
-}
-
 Trainer::Trainer(const Config& cfg, const dist::World& world, dist::Communicator& comm)
     : cfg_(cfg), world_(world), comm_(comm) {
   data_ = open_dataset(cfg.data.dataset, cfg.data.root, cfg.data, cfg.model, cfg.run.seed);
@@ -271,9 +254,12 @@ void Trainer::run_task(int64_t t) {
   const auto train_idx = data::TaskPlan::indices_in_range(data_.train.labels, plan_.first_class(t), plan_.end_class(t));
   const auto test_idx = data::TaskPlan::indices_in_range(data_.test.labels, 0, plan_.end_class(t));
   const int workers = static_cast<int>(cfg_.data.workers), prefetch = static_cast<int>(cfg_.data.prefetch);
-  data::Loader aug_loader(data_.train, train_transform(cfg_.data), workers, prefetch);
-  data::Loader plain_train(data_.train, data::SmallImageTransform{}, workers, prefetch);
-  data::Loader plain_test(data_.test, data::SmallImageTransform{}, workers, prefetch);
+  auto aug_loader_p = make_loader(data_, false, train_transform(cfg_.data), workers, prefetch);
+  auto plain_train_p = make_loader(data_, false, data::SmallImageTransform{}, workers, prefetch);
+  auto plain_test_p = make_loader(data_, true, data::SmallImageTransform{}, workers, prefetch);
+  data::Loader& aug_loader = *aug_loader_p;
+  data::Loader& plain_train = *plain_train_p;
+  data::Loader& plain_test = *plain_test_p;
   auto source = [&](data::Loader& loader, const std::vector<int64_t>& idx, int64_t bs, int64_t epoch) {
     data::GlobalSampler s(idx, bs, cfg_.run.seed, t, false);
     loader.start(s.rank_batches(0, world_.rank, world_.size), data::StreamKey{cfg_.run.seed, t, epoch});
@@ -325,8 +311,9 @@ void Trainer::train_epochs(int64_t t, const std::vector<int64_t>& indices) {
   const int64_t epochs = t == 0 ? cfg_.train.init_epochs : cfg_.train.epochs;
   const bool mid = resumed_mid_task_ && t == start_task_;
   data::GlobalSampler sampler(indices, cfg_.train.batch_size, cfg_.run.seed, t, true);
-  data::Loader loader(data_.train, train_transform(cfg_.data), static_cast<int>(cfg_.data.workers),
-                      static_cast<int>(cfg_.data.prefetch));
+  auto loader_p = make_loader(data_, false, train_transform(cfg_.data), static_cast<int>(cfg_.data.workers),
+                             static_cast<int>(cfg_.data.prefetch));
+  data::Loader& loader = *loader_p;
   Progress progress(world_.is_root(), cfg_.train.log_every);
   const auto train_start = Clock::now();
   const double train_before = current_.train;

@@ -106,7 +106,4 @@ class Trainer {
   obs::FileSdTargets file_sd_;        // rank 0: removed when the trainer goes
 };
 
-// Relabels both splits to class-order positions (dropping classes not in the plan).
-void apply_class_order(DataSplits& data, const data::TaskPlan& plan);
-
 }  // namespace lorasub::train
