@@ -17,6 +17,9 @@ namespace lorasub::data {
 
 namespace {
 
+// Refuse decompression bombs: 2^28 pixels (768 MiB as RGB) after scaling.
+constexpr int64_t kMaxPixels = int64_t{1} << 28;
+
 [[noreturn]] void fail(const std::string& name, const std::string& why) {
   throw FormatError(name + ": cannot decode image: " + why);
 }
@@ -71,6 +74,9 @@ DecodedImage decode_jpeg(const uint8_t* data, size_t n, const std::string& name,
   }
   if (w <= 0 || h <= 0) fail(name, "JPEG has zero size");
   const auto [sh, sw] = jpeg_scaled_size(h, w, min_short_side);
+  if (sh * sw > kMaxPixels) {
+    fail(name, "JPEG too large to decode (" + std::to_string(w) + "x" + std::to_string(h) + ")");
+  }
   DecodedImage img;
   img.height = sh;
   img.width = sw;
@@ -149,9 +155,11 @@ bool png_decode_raw(PngReadState& st, std::vector<uint8_t>& out, std::vector<png
     return false;
   }
   png_set_read_fn(png, &st, png_read_fn);
+  png_set_user_limits(png, 1u << 16, 1u << 16);
   png_read_info(png, info);
   const png_uint_32 w = png_get_image_width(png, info);
   const png_uint_32 h = png_get_image_height(png, info);
+  if (static_cast<int64_t>(w) * h > kMaxPixels) png_error(png, "PNG too large to decode");
   const int color = png_get_color_type(png, info);
   const int depth = png_get_bit_depth(png, info);
   if (color == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);

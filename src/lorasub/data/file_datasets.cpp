@@ -134,6 +134,9 @@ FileList read_imagenet_r_split(const std::string& root, const std::string& yaml_
   std::vector<std::string> missing;
   size_t n_missing = 0;
   for (size_t i = 0; i < data.size(); ++i) {
+    if (!data[i].IsScalar()) {
+      throw FormatError(yaml_path + ": 'data' entry " + std::to_string(i) + " is not a path");
+    }
     const std::string p = data[i].as<std::string>();
     const fs::path fp(p);
     const std::string file = fp.filename().string();

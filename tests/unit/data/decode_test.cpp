@@ -232,6 +232,17 @@ TEST(Decode, BadFilesNameTheFileAndReason) {
   EXPECT_CONTAINS(m, dir.file("garbage.jpg"));
   EXPECT_CONTAINS(m, "not a JPEG or PNG");
 
+  // A header that claims 60000 x 60000 pixels is refused before any allocation.
+  std::vector<uint8_t> bomb = testing::encode_jpeg(testing::gradient_rgb(8, 8), 8, 8, TJPF_RGB);
+  for (size_t i = 2; i + 8 < bomb.size(); ++i) {
+    if (bomb[i] == 0xFF && bomb[i + 1] == 0xC0) {   // SOF0: len(2) precision(1) h(2) w(2)
+      bomb[i + 5] = 0xEA, bomb[i + 6] = 0x60, bomb[i + 7] = 0xEA, bomb[i + 8] = 0x60;
+      break;
+    }
+  }
+  testing::write_bytes(dir.file("bomb.jpg"), bomb, false);
+  EXPECT_CONTAINS(message_of(dir.file("bomb.jpg")), "too large");
+
   testing::write_bytes(dir.file("empty.png"), {}, false);
   EXPECT_CONTAINS(message_of(dir.file("empty.png")), "empty file");
 

@@ -192,6 +192,8 @@ TEST(ImageNetR, SplitFileErrors) {
   EXPECT_CONTAINS(split_error(root.string(), dir.file("len.yaml")), "'targets' has 2");
   std::ofstream(dir.file("wnid.yaml")) << "data: [n99/img_0.jpg]\ntargets: [0]\n";
   EXPECT_CONTAINS(split_error(root.string(), dir.file("wnid.yaml")), "class 'n99'");
+  std::ofstream(dir.file("map.yaml")) << "data: [{a: 1}]\ntargets: [0]\n";
+  EXPECT_CONTAINS(split_error(root.string(), dir.file("map.yaml")), "entry 0 is not a path");
   std::ofstream(dir.file("keys.yaml")) << "paths: [n01/img_0.jpg]\n";
   EXPECT_CONTAINS(split_error(root.string(), dir.file("keys.yaml")), "'data' and 'targets'");
   EXPECT_CONTAINS(split_error(root.string(), dir.file("absent.yaml")), "absent.yaml");
