@@ -121,6 +121,10 @@ int main(int argc, char** argv) {
   CLI::App* bench_cmd = app.add_subcommand("bench", "print throughput, step-time flatness and task-boundary share on generated data");
   add_common(bench_cmd, bc);
   bench_cmd->add_option("--tasks", bench_tasks, "tasks of the generated plan")->check(CLI::Range(2, 1000));
+  bool bench_data = false;
+  bench_cmd->add_flag("--data", bench_data,
+                      "also measure the image pipeline: 224x224 JPEG decode+augment per core, the same from "
+                      "the pre-decoded cache, and the loader-wait share of a train step (config's model at 224 px)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -156,6 +160,7 @@ int main(int argc, char** argv) {
       return lorasub::kExitOk;
     }
     train::BenchReport r = train::run_bench(cfg, bench_tasks, world, *comm);
+    if (bench_data) train::run_data_bench(cfg, r, world, *comm);
     if (world.is_root()) std::printf("\nbench (%d rank(s)):\n%s", world.size, r.text().c_str());
     return lorasub::kExitOk;
   } catch (const lorasub::ConfigError& e) {

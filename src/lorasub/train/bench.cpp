@@ -10,12 +10,18 @@
 
 #include <ATen/ATen.h>
 
+#include <turbojpeg.h>
+
 #include <chrono>
+#include <filesystem>
+
+#include "lorasub/core/rng.h"
+#include "lorasub/train/datasets.h"
 
 namespace lorasub::train {
 
 std::string BenchReport::text() const {
-  char buf[512];
+  char buf[1024];
   std::snprintf(buf, sizeof(buf),
                 "train images/s          %.1f\n"
                 "step ms, task 1         %.2f  (no projection yet)\n"
@@ -28,7 +34,17 @@ std::string BenchReport::text() const {
                 train_images_per_second, step_ms_task1, step_ms_task2, static_cast<long long>(tasks), step_ms_last,
                 step_ms_task2 > 0 ? step_ms_last / step_ms_task2 : 0.0, 100.0 * boundary_share,
                 ckpt_demo_ms, ckpt_demo_mb, ckpt_vitb_write_ms, ckpt_vitb_read_ms, ckpt_vitb_mb);
-  return buf;
+  std::string out = buf;
+  if (data) {
+    std::snprintf(buf, sizeof(buf),
+                  "decode+augment, JPEG    %.0f images/s per core (224x224 JPEG, imagenet-r train pipeline)\n"
+                  "decode+augment, cache   %.0f images/s per core (pre-decoded by lorasub prepare)\n"
+                  "data-wait share         %.1f%% of train-step time (JPEG, %lld loader thread(s) per rank)\n",
+                  jpeg_images_per_core, cache_images_per_core, 100.0 * data_wait_share,
+                  static_cast<long long>(data_workers));
+    out += buf;
+  }
+  return out;
 }
 
 namespace {
@@ -90,7 +106,85 @@ void bench_vitb_checkpoint(const std::string& path, BenchReport& r) {
   std::remove(path.c_str());
 }
 
+// 224x224 JPEGs of `classes` classes in ImageNet-R's folder layout.
+void write_jpeg_folder(const std::string& root, int classes, int per_class) {
+  tjhandle tj = tjInitCompress();
+  std::vector<uint8_t> px(224 * 224 * 3);
+  for (int c = 0; c < classes; ++c) {
+    char wnid[16];
+    std::snprintf(wnid, sizeof(wnid), "n%08d", 1000 + c);
+    io::make_dirs(root + "/" + wnid);
+    for (int k = 0; k < per_class; ++k) {
+      for (size_t q = 0; q < px.size(); ++q)
+        px[q] = static_cast<uint8_t>((q * (7 + c) + static_cast<size_t>(k) * 13 + (q / 671) * 29) % 256);
+      unsigned char* buf = nullptr;
+      unsigned long size = 0;
+      if (tjCompress2(tj, px.data(), 224, 0, 224, TJPF_RGB, &buf, &size, TJSAMP_420, 90, 0) != 0)
+        throw std::runtime_error(std::string("bench: JPEG encode: ") + tjGetErrorStr2(tj));
+      FILE* f = std::fopen((root + "/" + wnid + "/" + std::to_string(k) + ".jpg").c_str(), "wb");
+      if (f == nullptr) throw std::runtime_error("bench: cannot write under " + root);
+      std::fwrite(buf, 1, size, f);
+      std::fclose(f);
+      tjFree(buf);
+    }
+  }
+  tjDestroy(tj);
+}
+
+double produce_rate(const data::SampleSource& src) {
+  std::vector<float> out(static_cast<size_t>(src.channels() * src.height() * src.width()));
+  const auto t0 = std::chrono::steady_clock::now();
+  int64_t n = 0;
+  for (int rep = 0; rep < 2; ++rep)
+    for (int64_t i = 0; i < src.size(); ++i, ++n) {
+      Rng rng(Stream::kAugment, {1, 0, static_cast<uint64_t>(rep), static_cast<uint64_t>(i)});
+      src.produce(i, true, rng, out.data());
+    }
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return s > 0 ? static_cast<double>(n) / s : 0.0;
+}
+
 }  // namespace
+
+void run_data_bench(Config cfg, BenchReport& r, const dist::World& world, dist::Communicator& comm) {
+  const std::string base = io::RunDir(cfg.run.dir, cfg.run.name + "-bench").path() + "/data";
+  const std::string root = base + "/imagenet-r", cache = base + "/cache.h5";
+  if (world.is_root()) write_jpeg_folder(root, 4, 64);
+  comm.barrier();
+  cfg.data.dataset = "imagenet-r";
+  cfg.data.root = root;
+  cfg.data.split_train = cfg.data.split_test = "";
+  cfg.data.train_per_class = cfg.data.test_per_class = 0;
+  cfg.model.image_size = 224;
+  cfg.model.channels = 3;
+  cfg.model.patch = 16;
+  cfg.model.weights = "";
+  cfg.data.init_cls = cfg.data.increment = 2;
+  cfg.data.num_tasks = 1;
+  cfg.train.init_epochs = cfg.train.epochs = 1;
+  cfg.ckpt.task_end = false;
+  cfg.run.name = cfg.run.name + "-bench-data";
+  {
+    DataSplits d = open_dataset(cfg.data.dataset, cfg.data.root, cfg.data, cfg.model, cfg.run.seed);
+    r.jpeg_images_per_core = produce_rate(*d.train_source);
+  }
+  if (world.is_root()) prepare_cache(cfg, cache);
+  comm.barrier();
+  {
+    Config cc = cfg;
+    cc.data.cache = cache;
+    DataSplits d = open_dataset(cc.data.dataset, cc.data.root, cc.data, cc.model, cc.run.seed);
+    r.cache_images_per_core = produce_rate(*d.train_source);
+  }
+  Trainer trainer(cfg, world, comm);
+  TrainSummary s = trainer.run();
+  const double total = s.data_wait_seconds + s.step_compute_seconds;
+  r.data_wait_share = total > 0 ? s.data_wait_seconds / total : 0.0;
+  r.data_workers = cfg.data.workers;
+  r.data = true;
+  comm.barrier();
+  if (world.is_root()) std::filesystem::remove_all(base);
+}
 
 BenchReport run_bench(Config cfg, int64_t tasks, const dist::World& world, dist::Communicator& comm) {
   cfg.data.dataset = "synthetic";

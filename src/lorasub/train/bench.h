@@ -20,8 +20,18 @@ struct BenchReport {
   // and Adam moments), written and read back (with verification) by rank 0.
   double ckpt_demo_ms = 0, ckpt_demo_mb = 0;
   double ckpt_vitb_write_ms = 0, ckpt_vitb_read_ms = 0, ckpt_vitb_mb = 0;
+  // Data pipeline (only with run_data_bench): decode+augment images/s on one core for
+  // 224x224 JPEGs (imagenet-r train pipeline), the same from the pre-decoded cache, and
+  // the share of train-step time spent waiting for the loader in a short run on them.
+  bool data = false;
+  double jpeg_images_per_core = 0, cache_images_per_core = 0, data_wait_share = 0;
+  int64_t data_workers = 0;
   std::string text() const;
 };
+
+// Adds the data-pipeline figures to `r` (writes its generated JPEGs and cache under the
+// run directory and removes them).
+void run_data_bench(Config cfg, BenchReport& r, const dist::World& world, dist::Communicator& comm);
 
 // Overrides the data section with a synthetic `tasks`-task plan of the model's shape.
 BenchReport run_bench(Config cfg, int64_t tasks, const dist::World& world, dist::Communicator& comm);

@@ -31,6 +31,8 @@ struct TrainSummary {
   std::vector<double> step_seconds;        // mean train-step time per task
   double wall_seconds = 0;
   int64_t images_trained = 0;
+  double data_wait_seconds = 0;            // train steps: time spent waiting for the loader
+  double step_compute_seconds = 0;         // train steps: forward/backward/all-reduce/update
   double train_images_per_second() const;
 };
 
