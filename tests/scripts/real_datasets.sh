@@ -76,6 +76,9 @@ expect_in "$work/bad.out" "$bad" "the error names the file"
 run 2 train -c "$src/configs/imagenet-r-5.yaml" "${tiny[@]}" --set "data.root=$work/imagenet-r" \
   --set data.on_bad_image=skip --set run.name=skip >"$work/skip.out" 2>&1
 expect_rc 0 $? "on_bad_image: skip"; results skip 2
+expect_in "$work/skip.out" "unreadable image loads were replaced by grey images" "skipped loads are reported"
+"$PY" -c "import json; n=json.load(open('$work/runs/skip/results.json'))['skipped_image_loads']; assert n > 0, n" \
+  && echo "ok   results.json counts the skipped loads" || { echo "FAIL: skipped loads not counted"; fail=1; }
 
 # No data.root: the message says what to set.
 run 2 train -c "$src/configs/imagenet-r-5.yaml" "${tiny[@]}" --set "data.root=$work/nowhere" --set run.name=none \

@@ -58,6 +58,7 @@ class MappedSource final : public data::SampleSource {
     inner_->produce(index_.at(static_cast<size_t>(i)), train, rng, dst);
   }
   std::string describe() const override { return inner_->describe(); }
+  int64_t skipped() const override { return inner_->skipped(); }
 
  private:
   std::shared_ptr<const data::SampleSource> inner_;

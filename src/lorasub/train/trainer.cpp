@@ -223,6 +223,14 @@ TrainSummary Trainer::run(int64_t max_tasks) {
     throw;
   }
   summary_.wall_seconds = wall();
+  // Unreadable images skipped on any rank (data.on_bad_image: skip): counted, reported.
+  int64_t skipped = (data_.train_source ? data_.train_source->skipped() : 0) +
+                    (data_.test_source ? data_.test_source->skipped() : 0);
+  comm_.allreduce_sum(&skipped, 1);
+  summary_.skipped_images = skipped;
+  if (skipped > 0)
+    Progress::line(world_.is_root(), "lorasub: " + std::to_string(skipped) +
+                                         " unreadable image loads were replaced by grey images (data.on_bad_image: skip)");
   if (world_.is_root()) write_outputs();
   return summary_;
 }
