@@ -16,6 +16,7 @@
 #include "lorasub/data/file_datasets.h"
 #include "lorasub/data/image_transforms.h"
 #include "lorasub/data/readers.h"
+#include "lorasub/data/real_datasets.h"
 #include "lorasub/io/image_cache.h"
 
 namespace lorasub::train {
@@ -118,21 +119,27 @@ DataSplits open_pipeline_dataset(const std::string& dataset, const std::string& 
       throw ConfigError("data.cache '" + d.cache + "' holds " + cache->meta().dataset + ", not " + dataset);
     s.train_source = std::make_shared<CacheSource>(cache, "train", pipeline);
     s.test_source = std::make_shared<CacheSource>(cache, "test", pipeline);
-  } else if (dataset == "cifar100") {
-    for (const char* f : {"train.bin", "test.bin"}) {
-      struct stat st {};
-      if (stat((root + "/" + f).c_str(), &st) != 0)
-        throw ConfigError("dataset 'cifar100': '" + root + "/" + f +
-                          "' does not exist (data.root must be the cifar-100-binary folder; see data/README.md)");
-    }
-    auto train = std::make_shared<const data::ImageSet>(data::read_cifar100_binary(root + "/train.bin"));
-    auto test = std::make_shared<const data::ImageSet>(data::read_cifar100_binary(root + "/test.bin"));
-    s.train_source = std::make_shared<data::ImageSetSampleSource>(train, pipeline);
-    s.test_source = std::make_shared<data::ImageSetSampleSource>(test, pipeline);
   } else {
-    data::TrainTest lists = list_files(dataset, root, d);
-    s.train_source = std::make_shared<data::FileSampleSource>(std::move(lists.train), pipeline, on_bad);
-    s.test_source = std::make_shared<data::FileSampleSource>(std::move(lists.test), pipeline, on_bad);
+    if (dataset == "cifar100") {
+      for (const char* f : {"train.bin", "test.bin"}) {
+        struct stat st {};
+        if (stat((root + "/" + f).c_str(), &st) != 0)
+          throw ConfigError("dataset 'cifar100': '" + root + "/" + f +
+                            "' does not exist (data.root must be the cifar-100-binary folder; see data/README.md)");
+      }
+    }
+    data::RealDatasetOptions o;
+    o.dataset = dataset;
+    o.root = root;
+    o.split_train = d.split_train;
+    o.split_test = d.split_test;
+    o.split_seed = d.split_seed;
+    o.domains = split_list(d.domains);
+    o.image_size = model.image_size;
+    o.on_bad_image = on_bad;
+    data::RealDataset real = data::open_real_dataset(o);
+    s.train_source = real.train;
+    s.test_source = real.test;
   }
   s.train_source = take_per_class(s.train_source, d.train_per_class);
   s.test_source = take_per_class(s.test_source, d.test_per_class);
