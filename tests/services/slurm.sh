@@ -23,9 +23,12 @@ trap slurm_stop EXIT
 slurm_start || finish
 ok "slurm cluster up: $(sinfo -h -o '%N %c CPUs %T')"
 
-# 40-200 s of training, with the two jobs sharing 2 cores (2 tasks of 30 epochs x 75 steps).
+# Job B's work must outlast the latest the signal can come (50 s into an attempt) on a
+# fast machine too: 2 tasks of 120 epochs x 75 steps are ~100 s here with the two jobs
+# sharing 2 cores idle (30 epochs, ~25 s, finished before the signal on an idle run);
+# under load B needs more attempts, each resuming where the last one stopped.
 run_args=(-c "$src/tests/mpi/tiny.yaml" --set run.dir="$work/runs" --set data.synthetic_per_class=300
-          --set train.init_epochs=30 --set train.epochs=30 --set train.log_every=50)
+          --set train.init_epochs=120 --set train.epochs=120 --set train.log_every=200)
 export LORASUB_CPU=1 LORASUB_BIN="$bin" LORASUB_ROOT="$src"
 common=(--parsable --gres=none --nodes=1 --ntasks-per-node=2 --cpus-per-task=1 --oversubscribe)
 cd "$work"
@@ -37,14 +40,21 @@ ok "submitted slurm/lorasub.sbatch twice: job $ja (15 min limit), job $jb (2 min
 
 # Wait for both; a requeued job waits ~2 min for its begin time: start it now.
 sa="" sb="" restarts=0
-for _ in $(seq 1600); do
+for _ in $(seq 2400); do
   sa=$(job_field "$ja" JobState); sb=$(job_field "$jb" JobState)
   if [ "$sb" = PENDING ] && [ "$(job_field "$jb" Restarts)" -ge 1 ] 2>/dev/null; then
     restarts=$(job_field "$jb" Restarts)
     [ "$(job_field "$jb" Reason)" = BeginTime ] && scontrol update JobId="$jb" StartTime=now >/dev/null 2>&1
   fi
   case "$sa" in COMPLETED|FAILED|CANCELLED|TIMEOUT|NODE_FAIL|OUT_OF_MEMORY) ;; *) sleep 0.5; continue ;; esac
-  case "$sb" in COMPLETED|FAILED|CANCELLED|TIMEOUT|NODE_FAIL|OUT_OF_MEMORY) break ;; esac
+  case "$sb" in
+    COMPLETED) break ;;
+    # A requeue passes through an ended state (the batch shell is cancelled) before the
+    # job shows PENDING again: an ended state counts only when it lasts.
+    FAILED|CANCELLED|TIMEOUT|NODE_FAIL|OUT_OF_MEMORY)
+      sleep 5
+      case "$(job_field "$jb" JobState)" in FAILED|CANCELLED|TIMEOUT|NODE_FAIL|OUT_OF_MEMORY) break ;; esac ;;
+  esac
   sleep 0.5
 done
 restarts=$(job_field "$jb" Restarts)
