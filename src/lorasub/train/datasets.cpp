@@ -41,16 +41,19 @@ std::vector<std::string> split_list(const std::string& s) {
   return out;
 }
 
-// The train and test file lists of ImageNet-R or DomainNet.
-data::TrainTest list_files(const std::string& dataset, const std::string& root, const DataConfig& d) {
-  if (dataset == "imagenet-r") {
-    if (!d.split_train.empty())
-      return {data::read_imagenet_r_split(root, d.split_train), data::read_imagenet_r_split(root, d.split_test)};
-    return data::split_imagenet_r(data::list_imagenet_r(root), d.split_seed);
-  }
-  const auto domains = split_list(d.domains);
-  if (domains.empty()) throw ConfigError("data.domains is empty: name at least one DomainNet domain");
-  return {data::read_domainnet(root, domains, true), data::read_domainnet(root, domains, false)};
+// The options open_real_dataset takes, from the config.
+data::RealDatasetOptions real_options(const std::string& dataset, const std::string& root, const DataConfig& d,
+                                      int64_t image_size) {
+  data::RealDatasetOptions o;
+  o.dataset = dataset;
+  o.root = root;
+  o.split_train = d.split_train;
+  o.split_test = d.split_test;
+  o.split_seed = d.split_seed;
+  o.domains = split_list(d.domains);
+  o.image_size = image_size;
+  o.on_bad_image = data::parse_on_bad_image(d.on_bad_image);
+  return o;
 }
 
 // Cached images (lorasub prepare) through the pipeline.
@@ -109,7 +112,6 @@ std::shared_ptr<const data::SampleSource> take_per_class(std::shared_ptr<const d
 DataSplits open_pipeline_dataset(const std::string& dataset, const std::string& root, const DataConfig& d,
                                  const ModelConfig& model) {
   const data::ImagePipeline pipeline = data::make_pipeline(dataset, model.image_size);
-  const data::OnBadImage on_bad = data::parse_on_bad_image(d.on_bad_image);
   DataSplits s;
   if (!d.cache.empty()) {
     if (!is_file_dataset(dataset))
@@ -128,16 +130,7 @@ DataSplits open_pipeline_dataset(const std::string& dataset, const std::string& 
                             "' does not exist (data.root must be the cifar-100-binary folder; see data/README.md)");
       }
     }
-    data::RealDatasetOptions o;
-    o.dataset = dataset;
-    o.root = root;
-    o.split_train = d.split_train;
-    o.split_test = d.split_test;
-    o.split_seed = d.split_seed;
-    o.domains = split_list(d.domains);
-    o.image_size = model.image_size;
-    o.on_bad_image = on_bad;
-    data::RealDataset real = data::open_real_dataset(o);
+    data::RealDataset real = data::open_real_dataset(real_options(dataset, root, d, model.image_size));
     s.train_source = real.train;
     s.test_source = real.test;
   }
@@ -247,7 +240,14 @@ int64_t prepare_cache(const Config& cfg, const std::string& output) {
     throw ConfigError("lorasub prepare caches decoded images of imagenet-r or domainnet; data.dataset is " + d.dataset);
   if (d.root.empty() || !is_dir(d.root))
     throw ConfigError("dataset '" + d.dataset + "': directory '" + d.root + "' does not exist (set data.root)");
-  const data::TrainTest lists = list_files(d.dataset, d.root, d);
+  // The same listing and split as training sees (open_real_dataset), without decoding.
+  const data::RealDataset real = data::open_real_dataset(real_options(d.dataset, d.root, d, cfg.model.image_size));
+  data::TrainTest lists;
+  for (auto [source, list] : {std::pair{real.train.get(), &lists.train}, std::pair{real.test.get(), &lists.test}}) {
+    const auto* files = dynamic_cast<const data::FileSampleSource*>(source);
+    if (files == nullptr) throw std::logic_error("prepare: " + d.dataset + " is not read from image files");
+    *list = files->files();
+  }
   io::ImageCacheWriter writer(output, {d.dataset, d.root, d.cache_short_side});
   const int workers = static_cast<int>(std::max<int64_t>(1, d.workers));
   int64_t written = 0;
