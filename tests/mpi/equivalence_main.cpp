@@ -156,6 +156,16 @@ int main(int argc, char** argv) {
     // Training must have moved the adapters away from their init, or the comparison is empty.
     if (dist_run.learner().bank().num_tasks() != 2) ++failures;
   }
+  // String all-gather (metrics targets): strings of different lengths, in rank order.
+  const std::vector<std::string> names =
+      dist::allgather_strings(*comm, "rank" + std::string(static_cast<size_t>(world.rank), '+') + "\xe9");
+  for (int r = 0; r < world.size; ++r)
+    if (names.size() != static_cast<size_t>(world.size) ||
+        names[static_cast<size_t>(r)] != "rank" + std::string(static_cast<size_t>(r), '+') + "\xe9") {
+      if (world.is_root()) std::printf("allgather_strings: wrong string for rank %d\n", r);
+      ++failures;
+    }
+
   int64_t f = failures;
   comm->allreduce_max(&f, 1);
   if (world.is_root()) std::printf("%s\n", f == 0 ? "PASS" : "FAIL");

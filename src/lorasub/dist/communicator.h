@@ -52,4 +52,8 @@ class LocalCommunicator final : public Communicator {
   [[noreturn]] void abort(int exit_code) override;
 };
 
+// Every rank's string, in rank order (a collective: every rank calls it). Built on the
+// float all-gather: each byte travels as one exactly representable float.
+std::vector<std::string> allgather_strings(Communicator& comm, const std::string& s);
+
 }  // namespace lorasub::dist

@@ -66,28 +66,6 @@ Trainer::Trainer(const Config& cfg, const dist::World& world, dist::Communicator
 
 Trainer::~Trainer() = default;
 
-namespace {
-// Every rank's string, in rank order (collective): lengths, then the bytes as floats.
-std::vector<std::string> gather_strings(dist::Communicator& comm, const std::string& s) {
-  const std::vector<int64_t> lens = comm.allgather(static_cast<int64_t>(s.size()));
-  std::vector<size_t> counts;
-  size_t total = 0;
-  for (int64_t n : lens) counts.push_back(static_cast<size_t>(n)), total += static_cast<size_t>(n);
-  std::vector<float> send(s.begin(), s.end()), recv(total);
-  for (size_t i = 0; i < s.size(); ++i) send[i] = static_cast<float>(static_cast<unsigned char>(s[i]));
-  comm.allgatherv(send.data(), send.size(), recv.data(), counts);
-  std::vector<std::string> out;
-  size_t at = 0;
-  for (size_t c : counts) {
-    std::string x(c, '\0');
-    for (size_t i = 0; i < c; ++i) x[i] = static_cast<char>(static_cast<unsigned char>(recv[at + i]));
-    out.push_back(std::move(x));
-    at += c;
-  }
-  return out;
-}
-}  // namespace
-
 void Trainer::start_metrics() {
   if (!cfg_.metrics.enabled) return;
   obs::MetricsOptions o;
@@ -102,7 +80,7 @@ void Trainer::start_metrics() {
   const std::string target = obs::advertised_target(cfg_.metrics.bind, world_.host, metrics_.port());
   std::vector<std::string> targets = {target};
   if (!cfg_.metrics.file_sd_dir.empty()) {
-    targets = gather_strings(comm_, target);
+    targets = dist::allgather_strings(comm_, target);
     if (world_.is_root()) file_sd_ = obs::FileSdTargets(cfg_.metrics.file_sd_dir, cfg_.run.name, targets);
   }
   std::string where;
