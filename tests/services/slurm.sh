@@ -85,7 +85,7 @@ else
 fi
 if [ "$fail" != 0 ]; then
   for f in full.out sig.out; do echo "--- $f"; tail -25 "$work/$f"; done
-  tail -20 "$work/cluster/log/slurmctld.log"
+  tail -20 "$cluster/log/slurmctld.log"
 fi
 slurm_stop
 ok "cluster stopped"

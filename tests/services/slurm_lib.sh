@@ -1,9 +1,14 @@
 # A single-node Slurm cluster with munge, in temporary directories on loopback (the
 # recipe measured in ENV.md). Source after lib.sh; set work. Adds its pids to `pids`.
 # slurm_start: munged, slurmctld, slurmd; waits for the node to be idle.
-# slurm_stop:  scontrol shutdown, then everything by pid.
+# slurm_stop:  scontrol shutdown, then everything by pid; removes the cluster directory.
+# Sockets and daemon state live in a short `mktemp -d` directory ($cluster), never under
+# the build tree: a Unix socket path is limited to 108 bytes, and munged's and slurmstepd's
+# sockets would not fit under a long clone path.
+cluster=""
 slurm_start() {
-  local d="$work/cluster" host mem
+  cluster=$(mktemp -d /tmp/lsu.XXXXXX) || { bad "mktemp"; return 1; }
+  local d="$cluster" host mem
   mkdir -p "$d/munge" "$d/state" "$d/spool" "$d/log"
   chmod 0755 "$d/munge"
   host=$(hostname -s)
@@ -68,6 +73,11 @@ slurm_stop() {
     [ "$alive" = 0 ] && break; sleep 0.1
   done
   stop_pids pids
+  if [ -n "$cluster" ]; then
+    # Keep the daemons' logs beside the test's other outputs, then drop the short directory.
+    mkdir -p "$work/cluster" && cp -r "$cluster/log" "$work/cluster/" 2>/dev/null
+    rm -rf "$cluster"; cluster=""
+  fi
 }
 # job_field JOBID FIELD: a field of `scontrol show job` ("" once the job is gone).
 job_field() { scontrol show job "$1" 2>/dev/null | tr ' ' '\n' | sed -n "s/^$2=//p" | head -1; }
