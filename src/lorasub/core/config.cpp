@@ -314,35 +314,6 @@ Config parse_config(const std::string& yaml_text, const std::string& origin,
   return cfg;
 }
 
-void validate_config(const Config& cfg, const std::string& origin) {
-  for (const auto& k : schema()) {
-    const std::string bad = config_detail::check_value(k, k.get(cfg));
-    if (!bad.empty()) fail(origin + ": key '" + k.full + "' " + bad);
-  }
-  const ModelConfig& m = cfg.model;
-  if (m.dim % m.heads != 0) {
-    fail(origin + ": model.dim (" + std::to_string(m.dim) + ") must be divisible by model.heads (" +
-         std::to_string(m.heads) + ")");
-  }
-  if (m.image_size % m.patch != 0) {
-    fail(origin + ": model.image_size (" + std::to_string(m.image_size) +
-         ") must be divisible by model.patch (" + std::to_string(m.patch) + ")");
-  }
-  if (cfg.method.rank > m.dim) {
-    fail(origin + ": method.rank (" + std::to_string(cfg.method.rank) + ") must be <= model.dim (" +
-         std::to_string(m.dim) + ")");
-  }
-  const std::string& ds = cfg.data.dataset;
-  if ((ds == "imagenet-r" || ds == "domainnet" || ds == "cifar100") && m.channels != 3) {
-    fail(origin + ": data.dataset " + ds + " has RGB images: model.channels must be 3, got " +
-         std::to_string(m.channels));
-  }
-  if (cfg.data.split_train.empty() != cfg.data.split_test.empty()) {
-    fail(origin + ": data.split_train and data.split_test go together (give both, or neither for "
-         "the seeded 80/20 split)");
-  }
-}
-
 std::string dump_config(const Config& cfg) {
   std::string out;
   std::string section;

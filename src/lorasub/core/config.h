@@ -84,6 +84,11 @@ struct TrainConfig {
   int64_t eval_batch_size = 256;
   int64_t log_every = 10;    // steps between progress lines when not a terminal
   int64_t threads = 0;       // intra-op threads per rank; 0 = cores / local ranks
+  // auto = cuda when LibTorch has CUDA and a device is visible, else cpu; one GPU per
+  // rank, chosen by local rank among the visible ones
+  std::string device = "auto";      // auto | cpu | cuda
+  std::string precision = "fp32";   // fp32 | bf16 (autocast for the ViT forward/backward)
+  bool tf32 = false;                // CUDA: TF32 matmuls/convolutions for fp32 (off: fidelity)
   // fault injection for tests: at global step fail_step (-1 = off) rank fail_rank
   // throws (fail_kind throw), makes its loss NaN (nan) or sends itself SIGUSR1 (signal)
   int64_t fail_step = -1;
@@ -102,7 +107,10 @@ struct PretrainConfig {
 };
 
 struct DistConfig {
-  std::string backend = "auto";  // auto | mpi | nccl | local
+  std::string backend = "auto";  // auto (nccl on cuda, else mpi) | mpi | nccl | local
+  // nccl: a collective that has not completed after this long aborts the job (a hung or
+  // dead peer must never hang the others)
+  double timeout_seconds = 600;
 };
 
 struct CkptConfig {

@@ -153,6 +153,13 @@ std::vector<Key> build_train() {
       field("train.threads", &C::train, &T::threads,
             "intra-op threads per rank; 0 = cores / local ranks")
           .at_least(0),
+      field("train.device", &C::train, &T::device,
+            "auto: cuda when LibTorch has CUDA and a GPU is visible, else cpu; one GPU per rank")
+          .one_of({"auto", "cpu", "cuda"}),
+      field("train.precision", &C::train, &T::precision,
+            "ViT forward/backward precision (autocast); adapters, optimizer, covariance stay fp32/fp64")
+          .one_of({"fp32", "bf16"}),
+      field("train.tf32", &C::train, &T::tf32, "CUDA: allow TF32 for fp32 matmuls and convolutions"),
       field("train.fail_step", &C::train, &T::fail_step,
             "fault injection: global step to throw at (-1 = off)")
           .at_least(-1),
@@ -177,8 +184,12 @@ std::vector<Key> build_rest() {
           .at_least(0),
       field("pretrain.batch_size", &C::pretrain, &P::batch_size, "pretraining batch").at_least(1),
       field("pretrain.output", &C::pretrain, &P::output, "where pretraining writes the backbone"),
-      field("dist.backend", &C::dist, &DistConfig::backend, "communicator")
+      field("dist.backend", &C::dist, &DistConfig::backend,
+            "communicator: auto = nccl when train.device is cuda, else mpi (local for one rank)")
           .one_of({"auto", "mpi", "nccl", "local"}),
+      field("dist.timeout_seconds", &C::dist, &DistConfig::timeout_seconds,
+            "nccl: abort the job when a collective has not completed after this long")
+          .at_least(1),
       field("ckpt.task_end", &C::ckpt, &CkptConfig::task_end,
             "checkpoint at every task end (checkpoints/task_TTT.h5)"),
       field("ckpt.every_steps", &C::ckpt, &CkptConfig::every_steps,

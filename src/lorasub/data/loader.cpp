@@ -16,8 +16,9 @@
 namespace lorasub::data {
 
 Batch make_batch(const ImageSet& set, const SmallImageTransform& transform,
-                 const std::vector<int64_t>& indices, StreamKey key) {
+                 const std::vector<int64_t>& indices, StreamKey key, HostMemory* memory) {
   Batch b;
+  b.pixels = PixelVector(HostAllocator<float>(memory));
   b.n = static_cast<int64_t>(indices.size());
   b.channels = set.channels;
   b.height = set.height;
@@ -43,8 +44,9 @@ Batch make_batch(const ImageSet& set, const SmallImageTransform& transform,
 }
 
 Batch make_batch(const SampleSource& source, bool train, const std::vector<int64_t>& indices,
-                 StreamKey key) {
+                 StreamKey key, HostMemory* memory) {
   Batch b;
+  b.pixels = PixelVector(HostAllocator<float>(memory));
   b.n = static_cast<int64_t>(indices.size());
   b.channels = source.channels();
   b.height = source.height();
@@ -75,7 +77,9 @@ Batch make_batch(const SampleSource& source, bool train, const std::vector<int64
 // and the destructor stop the workers and join them before touching the run state.
 struct Loader::Impl {
   // Builds one batch (make_batch over an ImageSet or a SampleSource).
-  std::function<Batch(const std::vector<int64_t>&, StreamKey)> build;
+  using Build = std::function<Batch(const std::vector<int64_t>&, StreamKey, HostMemory*)>;
+  Build build;
+  HostMemory* memory = nullptr;  // where batch pixels are allocated (null: the heap)
   int workers;
   int prefetch;
 
@@ -92,7 +96,7 @@ struct Loader::Impl {
   bool stop = false;
   std::vector<std::thread> threads;
 
-  Impl(std::function<Batch(const std::vector<int64_t>&, StreamKey)> b, int w, int p)
+  Impl(Build b, int w, int p)
       : build(std::move(b)), workers(w), prefetch(p) {}
 
   bool can_claim() const {
@@ -109,7 +113,7 @@ struct Loader::Impl {
       std::optional<Batch> built;
       std::exception_ptr error;
       try {
-        built = build(batches[k], key);
+        built = build(batches[k], key, memory);
       } catch (...) {
         error = std::current_exception();
       }
@@ -177,8 +181,8 @@ Loader::Loader(const ImageSet& set, SmallImageTransform transform, int workers,
   }
   const ImageSet* s = &set;
   impl_ = std::make_unique<Impl>(
-      [s, transform](const std::vector<int64_t>& idx, StreamKey key) {
-        return make_batch(*s, transform, idx, key);
+      [s, transform](const std::vector<int64_t>& idx, StreamKey key, HostMemory* m) {
+        return make_batch(*s, transform, idx, key, m);
       },
       workers, prefetch);
 }
@@ -191,8 +195,8 @@ Loader::Loader(std::shared_ptr<const SampleSource> source, bool train, int worke
   }
   if (!source) throw ConfigError("Loader: null sample source");
   impl_ = std::make_unique<Impl>(
-      [source, train](const std::vector<int64_t>& idx, StreamKey key) {
-        return make_batch(*source, train, idx, key);
+      [source, train](const std::vector<int64_t>& idx, StreamKey key, HostMemory* m) {
+        return make_batch(*source, train, idx, key, m);
       },
       workers, prefetch);
 }
@@ -204,5 +208,10 @@ void Loader::start(std::vector<std::vector<int64_t>> batches, StreamKey key) {
 }
 
 std::optional<Batch> Loader::next() { return impl_->take(); }
+
+void Loader::use_host_memory(HostMemory* memory) {
+  impl_->halt();  // no worker may be allocating while the memory changes
+  impl_->memory = memory;
+}
 
 }  // namespace lorasub::data

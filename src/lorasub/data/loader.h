@@ -11,6 +11,7 @@
 #include <optional>
 #include <thread>
 #include <vector>
+#include "lorasub/core/host_memory.h"
 #include "lorasub/data/image_set.h"
 #include "lorasub/data/sample_source.h"
 #include "lorasub/data/transforms.h"
@@ -19,7 +20,7 @@ namespace lorasub::data {
 
 struct Batch {
   int64_t n = 0, channels = 0, height = 0, width = 0;
-  std::vector<float> pixels;     // n * channels * height * width
+  PixelVector pixels;            // n * channels * height * width (HostMemory of the loader)
   std::vector<int64_t> labels;   // n
   std::vector<int64_t> indices;  // dataset indices, n
   double wait_seconds = 0.0;     // how long next() waited for this batch
@@ -47,6 +48,10 @@ class Loader {
   void start(std::vector<std::vector<int64_t>> batches, StreamKey key);
   // The next batch in order, or nullopt when the run is done. Rethrows a worker error.
   std::optional<Batch> next();
+  // Batches built from now on allocate their pixels from `memory` (e.g. pinned memory
+  // for asynchronous copies to a GPU); null = the heap. `memory` must outlive the
+  // loader and every batch it hands out. Stops a run in progress: call before start().
+  void use_host_memory(HostMemory* memory);
 
  private:
   struct Impl;
@@ -55,11 +60,11 @@ class Loader {
 
 // Builds one batch synchronously (what a worker does); exposed for tests.
 Batch make_batch(const ImageSet& set, const SmallImageTransform& transform,
-                 const std::vector<int64_t>& indices, StreamKey key);
+                 const std::vector<int64_t>& indices, StreamKey key, HostMemory* memory = nullptr);
 
 // The same for a SampleSource: shape from source.channels()/height()/width(),
 // labels from source.label(i); an index out of range is std::out_of_range.
 Batch make_batch(const SampleSource& source, bool train, const std::vector<int64_t>& indices,
-                 StreamKey key);
+                 StreamKey key, HostMemory* memory = nullptr);
 
 }  // namespace lorasub::data

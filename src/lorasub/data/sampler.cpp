@@ -57,12 +57,15 @@ void check_rank(int rank, int world) {
 // Rank `rank`'s contiguous slice of the global batch at [b0, b0 + nb) of `order`.
 std::vector<int64_t> slice(const std::vector<int64_t>& order, int64_t b0, int64_t nb,
                            int rank, int world) {
-  const int64_t lo = b0 + nb * rank / world;
-  const int64_t hi = b0 + nb * (rank + 1) / world;
-  return std::vector<int64_t>(order.begin() + lo, order.begin() + hi);
+  const Shard s = shard_of(nb, rank, world);
+  return std::vector<int64_t>(order.begin() + b0 + s.first, order.begin() + b0 + s.end);
 }
 
 }  // namespace
+
+Shard shard_of(int64_t n, int rank, int world) {
+  return Shard{n * rank / world, n * (rank + 1) / world};
+}
 
 std::vector<std::vector<int64_t>> GlobalSampler::rank_batches(int64_t epoch, int rank,
                                                               int world,

@@ -9,6 +9,14 @@
 
 namespace lorasub::data {
 
+// Rank `rank`'s share of a global batch of `n` samples: the positions [first, end) of
+// the batch, contiguous and in rank order (every rank can compute every rank's share).
+struct Shard {
+  int64_t first = 0, end = 0;
+  int64_t size() const { return end - first; }
+};
+Shard shard_of(int64_t n, int rank, int world);
+
 class GlobalSampler {
  public:
   GlobalSampler(std::vector<int64_t> indices, int64_t global_batch, uint64_t seed,

@@ -66,6 +66,7 @@ std::string resume_hash(const Config& cfg) {
   c.data.prefetch = d.data.prefetch;
   c.train.log_every = d.train.log_every;
   c.train.threads = d.train.threads;
+  c.train.device = d.train.device;  // a run may move between CPU and GPU machines
   c.train.fail_step = d.train.fail_step;
   c.train.fail_rank = d.train.fail_rank;
   c.train.fail_kind = d.train.fail_kind;
