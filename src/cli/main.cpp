@@ -17,6 +17,7 @@
 #include "lorasub/train/bench.h"
 #include "lorasub/train/checkpoint.h"
 #include "lorasub/train/datasets.h"
+#include "lorasub/train/device.h"
 #include "lorasub/train/signals.h"
 #include "lorasub/train/pretrainer.h"
 #include "lorasub/train/trainer.h"
@@ -147,7 +148,9 @@ int main(int argc, char** argv) {
   }
   try {
     at::set_num_threads(dist::threads_per_rank(static_cast<int>(cfg.train.threads), world));
-    auto comm = dist::make_communicator(cfg.dist.backend, world);
+    const train::TrainDevice device = train::resolve_device(cfg, world);
+    train::activate_device(device, cfg);
+    auto comm = dist::make_communicator(cfg.dist.backend, world, device.spec, cfg.dist.timeout_seconds);
     if (train_cmd->parsed()) return run_train(cfg, world, *comm, max_tasks, resume);
     if (pre_cmd->parsed()) return run_pretrain(cfg, world, *comm);
     if (prepare_cmd->parsed()) {

@@ -1,6 +1,12 @@
-// The collective operations the training loop needs, over raw host buffers. The
-// trainer and the learner only see this interface; MPI (and, with CUDA, NCCL) live
-// behind it. All calls are collective: every rank must make them in the same order.
+// The collective operations the training loop needs, over raw buffers. The trainer and
+// the learner only see this interface; MPI and NCCL live behind it. All calls are
+// collective: every rank must make them in the same order.
+//
+// Memory: every communicator takes host buffers. One whose device_buffers() is true
+// (NCCL) also takes CUDA device buffers: those collectives are queued on its stream and
+// complete asynchronously (wait() blocks until they have), host ones go over MPI, the
+// control plane, and are complete on return. A communicator whose device_buffers() is
+// false must never see a device pointer: callers stage such buffers through the host.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -16,6 +22,12 @@ class Communicator {
   virtual int rank() const = 0;
   virtual int size() const = 0;
   virtual std::string name() const = 0;
+  // Whether CUDA device buffers may be passed (see above).
+  virtual bool device_buffers() const { return false; }
+  // Blocks until every collective issued so far has completed (a no-op where all
+  // collectives are blocking). A collective that does not complete within the
+  // communicator's deadline, or fails asynchronously, brings the whole job down.
+  virtual void wait() {}
 
   // In-place sums across ranks; every rank receives the same result.
   virtual void allreduce_sum(float* data, size_t n) = 0;

@@ -1,5 +1,8 @@
-// One fused float buffer for every trainable gradient plus a few control slots
-// (e.g. the stop flag), so a training step makes exactly one all-reduce.
+// The layout of one fused float buffer: every trainable gradient at its offset, then a
+// few control slots (the stop flag, loss sums), so that a training step makes exactly
+// one all-reduce. The buffer itself belongs to the caller (a tensor on the training
+// device in the learner), so each gradient can be a view into it and nothing is copied
+// in or out around the all-reduce.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -13,21 +16,22 @@ class GradBucket {
   // sizes: element count of each gradient, in a fixed order; control_slots extra floats.
   explicit GradBucket(std::vector<size_t> sizes, size_t control_slots = 1);
   size_t num_grads() const { return offsets_.size(); }
-  float* grad(size_t i) { return buffer_.data() + offsets_.at(i); }
+  size_t offset(size_t i) const { return offsets_.at(i); }
   size_t grad_size(size_t i) const { return sizes_.at(i); }
-  float& control(size_t slot) { return buffer_.at(grads_total_ + slot); }
-  size_t bytes() const { return buffer_.size() * sizeof(float); }
-  // Sums the whole buffer (grads and control slots) across ranks.
-  void allreduce(Communicator& comm);
-  void zero();
-  // False when any gradient or control value is NaN or infinite.
-  bool all_finite() const;
+  size_t grads_total() const { return grads_total_; }
+  size_t control_offset(size_t slot) const;
+  size_t control_slots() const { return control_slots_; }
+  size_t elements() const { return grads_total_ + control_slots_; }
+  size_t bytes() const { return elements() * sizeof(float); }
+  // Sums buffer[0, elements()) in place across ranks: host memory, or device memory
+  // where comm.device_buffers() (then queued: comm.wait() before reading it on the host).
+  void allreduce(Communicator& comm, float* buffer) const;
 
  private:
   std::vector<size_t> sizes_;
   std::vector<size_t> offsets_;
   size_t grads_total_ = 0;
-  std::vector<float> buffer_;
+  size_t control_slots_ = 0;
 };
 
 }  // namespace lorasub::dist

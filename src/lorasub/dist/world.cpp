@@ -7,7 +7,11 @@
 
 #include "lorasub/core/error.h"
 #include "lorasub/dist/mpi_check.h"
+#include "lorasub/dist/cuda_device.h"
 #include "lorasub/dist/mpi_communicator.h"
+#if LORASUB_HAVE_NCCL
+#include "lorasub/dist/nccl_communicator.h"
+#endif
 
 namespace lorasub::dist {
 
@@ -40,20 +44,38 @@ int threads_per_rank(int requested, const World& world) {
   return std::max(1, cores / std::max(1, world.local_size));
 }
 
-std::unique_ptr<Communicator> make_communicator(const std::string& backend,
-                                                const World& world) {
+namespace {
+
+std::unique_ptr<Communicator> make_nccl(const World& world, const DeviceSpec& device, double timeout) {
+  if (!device.cuda)
+    throw ConfigError("dist.backend 'nccl' reduces GPU buffers, but rank " + std::to_string(world.rank) +
+                      " trains on the CPU: " + (device.why_not_cuda.empty() ? "train.device is cpu" : device.why_not_cuda) +
+                      " (use dist.backend mpi or auto)");
+#if LORASUB_HAVE_NCCL
+  std::string why;
+  if (cuda_device_count(&why) == 0) throw ConfigError("dist.backend 'nccl': " + why);
+  return std::make_unique<NcclCommunicator>(MPI_COMM_WORLD, device.index, timeout);
+#else
+  (void)timeout;
+  throw ConfigError("dist.backend 'nccl': this lorasub was built without NCCL (CMake found no CUDA "
+                    "toolkit with nccl.h; LORASUB_CUDA=AUTO builds it where they are)");
+#endif
+}
+
+}  // namespace
+
+std::unique_ptr<Communicator> make_communicator(const std::string& backend, const World& world,
+                                                const DeviceSpec& device, double nccl_timeout_seconds) {
   if (backend == "local") {
     if (world.size != 1)
       throw ConfigError("dist.backend 'local' needs exactly one rank, the job has " +
                         std::to_string(world.size) + " (use 'auto' or 'mpi')");
     return std::make_unique<LocalCommunicator>();
   }
+  if (backend == "nccl" || (backend == "auto" && device.cuda)) return make_nccl(world, device, nccl_timeout_seconds);
   if (backend == "mpi" || (backend == "auto" && world.size > 1))
     return std::make_unique<MpiCommunicator>(MPI_COMM_WORLD);
   if (backend == "auto") return std::make_unique<LocalCommunicator>();
-  if (backend == "nccl")
-    throw ConfigError("dist.backend 'nccl' needs a CUDA build of lorasub and a GPU per rank; "
-                      "this build runs on the CPU (use 'auto' or 'mpi')");
   throw ConfigError("dist.backend '" + backend + "' is not one of: auto, mpi, nccl, local");
 }
 

@@ -33,10 +33,19 @@ class MpiRuntime {
 // (at least 1).
 int threads_per_rank(int requested, const World& world);
 
-// backend: "auto" (MPI when size > 1, else local), "mpi", "local", "nccl".
-// Throws ConfigError for a backend that cannot serve this world.
-std::unique_ptr<Communicator> make_communicator(const std::string& backend,
-                                                const World& world);
+// The training device as dist sees it (torch-free): the CPU, or CUDA device `index`.
+struct DeviceSpec {
+  bool cuda = false;
+  int index = 0;
+  std::string why_not_cuda;  // for the CPU: why no GPU is used (for messages)
+};
+
+// backend: "auto" (nccl on a CUDA device, else MPI when size > 1, else local), "mpi",
+// "local", "nccl". nccl_timeout_seconds: see NcclCommunicator. Throws ConfigError for a
+// backend that cannot serve this world or device, naming the cause.
+std::unique_ptr<Communicator> make_communicator(const std::string& backend, const World& world,
+                                                const DeviceSpec& device = {},
+                                                double nccl_timeout_seconds = 600);
 
 // Aborts the whole job after printing `what` with host, rank and pid to stderr.
 [[noreturn]] void abort_job(const World& world, const std::string& what, int exit_code);

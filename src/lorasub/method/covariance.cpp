@@ -4,11 +4,14 @@
 
 #include <stdexcept>
 
+#include "lorasub/method/tensor_comm.h"
+
 namespace lorasub::method {
 
-CovarianceAccumulator::CovarianceAccumulator(int64_t blocks, int64_t dim)
+CovarianceAccumulator::CovarianceAccumulator(int64_t blocks, int64_t dim, at::Device device)
     : counts_(static_cast<size_t>(blocks), 0) {
-  for (int64_t i = 0; i < blocks; ++i) sums_.push_back(at::zeros({dim, dim}, at::kDouble));
+  for (int64_t i = 0; i < blocks; ++i)
+    sums_.push_back(at::zeros({dim, dim}, at::TensorOptions(at::kDouble).device(device)));
 }
 
 void CovarianceAccumulator::add(int64_t block, const at::Tensor& z) {
@@ -19,7 +22,7 @@ void CovarianceAccumulator::add(int64_t block, const at::Tensor& z) {
 }
 
 void CovarianceAccumulator::allreduce(dist::Communicator& comm) {
-  for (auto& s : sums_) comm.allreduce_sum(s.data_ptr<double>(), static_cast<size_t>(s.numel()));
+  for (auto& s : sums_) allreduce_sum(comm, s);
   comm.allreduce_sum(counts_.data(), counts_.size());
 }
 

@@ -13,7 +13,8 @@ namespace lorasub::method {
 
 class CovarianceAccumulator {
  public:
-  CovarianceAccumulator(int64_t blocks, int64_t dim);
+  // Sums live on `device` (float64), where the features are.
+  CovarianceAccumulator(int64_t blocks, int64_t dim, at::Device device = at::kCPU);
   // z: B x T x d (any float dtype); adds z^T z over all B*T tokens to block's sum.
   void add(int64_t block, const at::Tensor& z);
   void allreduce(dist::Communicator& comm);

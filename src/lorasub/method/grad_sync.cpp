@@ -3,7 +3,9 @@
 #include <ATen/ATen.h>
 
 #include <chrono>
-#include <cstring>
+#include <stdexcept>
+
+#include "lorasub/method/tensor_comm.h"
 
 namespace lorasub::method {
 namespace {
@@ -17,33 +19,42 @@ std::vector<size_t> sizes_of(const std::vector<at::Tensor>& params) {
 }  // namespace
 
 GradSync::GradSync(std::vector<at::Tensor> params)
-    : params_(std::move(params)), bucket_(sizes_of(params_), kNumSlots) {}
+    : params_(std::move(params)), layout_(sizes_of(params_), kNumSlots) {
+  const at::Device device = params_.empty() ? at::Device(at::kCPU) : params_.front().device();
+  buffer_ = at::zeros({static_cast<int64_t>(layout_.elements())}, at::TensorOptions(at::kFloat).device(device));
+  for (size_t i = 0; i < params_.size(); ++i) {
+    if (params_[i].device() != device || params_[i].scalar_type() != at::kFloat)
+      throw std::invalid_argument("GradSync: parameters must be float32 on one device");
+    params_[i].mutable_grad() = buffer_.narrow(0, static_cast<int64_t>(layout_.offset(i)),
+                                               static_cast<int64_t>(layout_.grad_size(i)))
+                                    .view(params_[i].sizes());
+  }
+}
 
-std::vector<float> GradSync::allreduce(dist::Communicator& comm, const std::vector<float>& control) {
-  for (size_t i = 0; i < params_.size(); ++i) {
-    at::Tensor g = params_[i].grad();
-    float* dst = bucket_.grad(i);
-    if (g.defined()) {
-      at::Tensor c = g.contiguous();
-      std::memcpy(dst, c.data_ptr<float>(), bucket_.grad_size(i) * sizeof(float));
-    } else {
-      std::memset(dst, 0, bucket_.grad_size(i) * sizeof(float));
-    }
+GradSync::~GradSync() {
+  for (auto& p : params_) p.mutable_grad() = at::Tensor();
+}
+
+void GradSync::zero() { buffer_.zero_(); }
+
+std::vector<float> GradSync::allreduce(dist::Communicator& comm, const std::vector<at::Tensor>& control) {
+  at::NoGradGuard no_grad;
+  const auto slots = buffer_.narrow(0, static_cast<int64_t>(layout_.control_offset(0)), kNumSlots);
+  for (size_t s = 0; s < kNumSlots; ++s) {
+    at::Tensor slot = slots.narrow(0, static_cast<int64_t>(s), 1);
+    if (s < control.size() && control[s].defined()) slot.copy_(control[s].detach().reshape({1}), true);
+    else slot.zero_();
   }
-  for (size_t s = 0; s < kNumSlots; ++s) bucket_.control(s) = s < control.size() ? control[s] : 0.0f;
   const auto t0 = std::chrono::steady_clock::now();
-  if (comm.size() > 1) bucket_.allreduce(comm);
+  if (comm.size() > 1) allreduce_sum(comm, buffer_);
+  // One read back to the host: the summed slots and whether everything is finite.
+  at::Tensor finite = at::isfinite(buffer_).all().to(at::kFloat).reshape({1});
+  comm.wait();
+  at::Tensor host = at::cat({slots, finite}).to(at::kCPU);
   last_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  finite_ = bucket_.all_finite();
-  for (size_t i = 0; i < params_.size(); ++i) {
-    at::Tensor summed = at::from_blob(bucket_.grad(i), params_[i].sizes(), at::kFloat);
-    at::Tensor g = params_[i].mutable_grad();
-    if (g.defined()) g.copy_(summed);
-    else params_[i].mutable_grad() = summed.clone();
-  }
-  std::vector<float> out(kNumSlots);
-  for (size_t s = 0; s < kNumSlots; ++s) out[s] = bucket_.control(s);
-  return out;
+  const float* h = host.data_ptr<float>();
+  finite_ = h[kNumSlots] != 0.0f;
+  return std::vector<float>(h, h + kNumSlots);
 }
 
 }  // namespace lorasub::method

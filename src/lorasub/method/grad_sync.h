@@ -1,5 +1,9 @@
 // Sums the gradients of a fixed list of parameters across ranks through one fused
-// GradBucket, plus a few float control slots (loss sums, the stop flag) riding along.
+// buffer on the parameters' device, plus a few float control slots (the stop flag, the
+// loss sums) riding along. Each parameter's .grad() is a view into the buffer, so
+// backward accumulates straight into it and nothing is copied around the all-reduce
+// (the "gradient as bucket view" of DDP). Per step there is one host synchronisation:
+// the read of the control slots and of the buffer's finiteness, after the all-reduce.
 #pragma once
 #include <ATen/core/Tensor.h>
 
@@ -14,20 +18,31 @@ enum ControlSlot : size_t { kSlotStop = 0, kSlotCeSum = 1, kSlotAtlSum = 2, kNum
 
 class GradSync {
  public:
+  // params: float32 tensors on one device; their gradients become views into the buffer.
   explicit GradSync(std::vector<at::Tensor> params);
-  // Copies .grad() (zeros where undefined) and `control` into the bucket, all-reduces,
-  // writes the sums back into .grad() and returns the summed control slots.
-  std::vector<float> allreduce(dist::Communicator& comm, const std::vector<float>& control);
-  size_t bytes() const { return bucket_.bytes(); }
+  // Drops the parameters' gradient views (the buffer goes with this object).
+  ~GradSync();
+  GradSync(const GradSync&) = delete;
+  GradSync& operator=(const GradSync&) = delete;
+  // Zeros every gradient and control slot (before a step's backward pass).
+  void zero();
+  // Sets the control slots (`control[s]`: a scalar tensor on any device, or undefined
+  // for 0; nothing waits for it), all-reduces the whole buffer in place and returns the
+  // summed control slots.
+  std::vector<float> allreduce(dist::Communicator& comm, const std::vector<at::Tensor>& control);
+  size_t bytes() const { return layout_.bytes(); }
   // Whether the last all-reduced buffer (gradients and loss sums) was all finite. The
   // same on every rank, since every rank holds the same sums.
   bool finite() const { return finite_; }
-  // Wall time of the last all-reduce (the collective alone, not the copies), seconds.
+  // Wall time of the last all-reduce until its result was readable, seconds. (On a GPU
+  // this includes the step's queued backward kernels the all-reduce waits for.)
   double last_seconds() const { return last_seconds_; }
+  const at::Tensor& buffer() const { return buffer_; }
 
  private:
   std::vector<at::Tensor> params_;
-  dist::GradBucket bucket_;
+  dist::GradBucket layout_;
+  at::Tensor buffer_;
   bool finite_ = true;
   double last_seconds_ = 0.0;
 };

@@ -5,6 +5,7 @@
 // Every collective goes through the Communicator, in the same order on every rank.
 #pragma once
 #include <ATen/core/Tensor.h>
+#include <c10/core/TensorOptions.h>
 
 #include <functional>
 #include <memory>
@@ -79,7 +80,7 @@ class Learner {
 
   int64_t current_task() const { return task_; }
   bool trained() const { return trained_; }  // end_training() done for the current task
-  // A deep copy of the state (tensors cloned, detached).
+  // A deep copy of the state as host tensors (detached).
   LearnerState state() const;
   // Replaces the learner's state with `s` (a fresh learner, or one being rolled back),
   // so that the next call continues exactly where the learner that saved it stood.
@@ -100,14 +101,21 @@ class Learner {
   void covariance_pass(const BatchSource& batches);
   void build_optimizer();
   at::Tensor atl_feature_grad(const at::Tensor& feats, const at::Tensor& labels,
-                              double* atl_sum_local);
+                              int64_t global_batch, at::Tensor* atl_sum_local);
   at::Tensor old_prototypes_normalized() const;
   at::Tensor batch_images(const data::Batch& b) const;
+  at::Tensor batch_labels(const data::Batch& b) const;
+  // The CLS features of `images` (bf16 autocast with train.precision bf16), as float32.
+  at::Tensor features(const at::Tensor& images, const model::ForwardOptions& view) const;
+  at::TensorOptions on_device(at::ScalarType type) const;
+  at::Tensor to_device(const at::Tensor& t) const;
 
   const model::Vit& vit_;
   const Config& cfg_;
   const data::TaskPlan& plan_;
   dist::Communicator& comm_;
+  at::Device device_;  // the backbone's: everything the learner holds lives there
+  bool bf16_;
   model::LoraBank bank_;
   std::vector<Head> heads_;
   std::vector<DrsProjector> projectors_;

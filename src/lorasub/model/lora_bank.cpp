@@ -58,8 +58,12 @@ void LoraBank::add_task(TaskAdapters adapters) {
   for (auto& task : tasks_)
     for (auto& a : task.blocks)
       for (at::Tensor* t : {&a.a_k, &a.b_k, &a.a_v, &a.b_v}) *t = t->detach();
+  const at::Device device = vit_.device();
   for (auto& a : adapters.blocks)
-    for (at::Tensor* t : {&a.a_k, &a.b_k, &a.a_v, &a.b_v}) t->requires_grad_(true);
+    for (at::Tensor* t : {&a.a_k, &a.b_k, &a.a_v, &a.b_v}) {
+      if (t->device() != device) *t = t->to(device);
+      t->requires_grad_(true);
+    }
   tasks_.push_back(std::move(adapters));
 }
 
@@ -77,7 +81,8 @@ std::vector<at::Tensor> LoraBank::folded_qkv(int64_t upto, int sign) const {
   for (int64_t i = 0; i < vit_.shape().depth; ++i) {
     at::Tensor w = vit_.blocks()[i].qkv_w.detach().clone();
     if (upto > 0) {
-      at::Tensor dk = at::zeros({d, d}, at::kDouble), dv = at::zeros({d, d}, at::kDouble);
+      const auto f64 = w.options().dtype(at::kDouble);
+      at::Tensor dk = at::zeros({d, d}, f64), dv = at::zeros({d, d}, f64);
       for (int64_t s = 0; s < upto; ++s) {
         const KvAdapter& a = tasks_.at(s).blocks[i];
         dk += at::matmul(a.b_k.detach().to(at::kDouble), a.a_k.detach().to(at::kDouble));

@@ -25,7 +25,8 @@ class LoraBank {
   // of B has one nonzero, at a uniformly random row, drawn N(0, 0.01^2). The stream is
   // keyed by (seed, task, block, target). The new adapters require grad.
   void add_task(uint64_t seed);
-  // Appends adapters with given values (checkpoint load, tests).
+  // Appends adapters with given values (checkpoint load, tests), moved to the
+  // backbone's device.
   void add_task(TaskAdapters adapters);
   int64_t num_tasks() const { return static_cast<int64_t>(tasks_.size()); }
   // Drops every task (before restoring a saved state).

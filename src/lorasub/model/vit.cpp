@@ -164,6 +164,14 @@ std::vector<at::Tensor> Vit::parameters() const {
   return out;
 }
 
+void Vit::to(const at::Device& device) {
+  for_each_slot(shape_, [&](const std::string&, const std::vector<int64_t>&, at::Tensor* t) {
+    *t = t->to(device);
+  }, &patch_w_, &patch_b_, &cls_token_, &pos_embed_, &blocks_, &norm_w_, &norm_b_);
+}
+
+at::Device Vit::device() const { return patch_w_.device(); }
+
 void Vit::set_requires_grad(bool on) {
   for (auto& t : parameters()) t.requires_grad_(on);
 }

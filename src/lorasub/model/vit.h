@@ -53,6 +53,9 @@ class Vit {
   at::Tensor features(const at::Tensor& x, const ForwardOptions& opt = {}) const;
 
   const VitShape& shape() const { return shape_; }
+  // Moves every weight to `device` (fp32 kept); features() then expects inputs there.
+  void to(const at::Device& device);
+  at::Device device() const;
   const std::vector<BlockWeights>& blocks() const { return blocks_; }
   // Every tensor by its timm name.
   std::map<std::string, at::Tensor> named_tensors() const;

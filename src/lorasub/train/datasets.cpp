@@ -206,10 +206,12 @@ DataSplits open_dataset(const std::string& dataset, const std::string& root_in,
 }
 
 std::unique_ptr<data::Loader> make_loader(const DataSplits& d, bool test_split, const data::SmallImageTransform& t,
-                                          int workers, int prefetch) {
+                                          int workers, int prefetch, HostMemory* memory) {
   const auto& source = test_split ? d.test_source : d.train_source;
-  if (source) return std::make_unique<data::Loader>(source, t.train, workers, prefetch);
-  return std::make_unique<data::Loader>(test_split ? d.test : d.train, t, workers, prefetch);
+  auto loader = source ? std::make_unique<data::Loader>(source, t.train, workers, prefetch)
+                       : std::make_unique<data::Loader>(test_split ? d.test : d.train, t, workers, prefetch);
+  loader->use_host_memory(memory);
+  return loader;
 }
 
 void apply_class_order(DataSplits& data, const data::TaskPlan& plan) {

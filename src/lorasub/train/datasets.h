@@ -36,9 +36,10 @@ std::string default_root(const std::string& dataset);
 
 // A loader over one split: the SampleSource when there is one (the small-image
 // transform's `train` flag picks the train or test pipeline), else the ImageSet with
-// the small-image transform.
+// the small-image transform. Batch pixels come from `memory` (null: the heap).
 std::unique_ptr<data::Loader> make_loader(const DataSplits& d, bool test_split,
-                                          const data::SmallImageTransform& t, int workers, int prefetch);
+                                          const data::SmallImageTransform& t, int workers, int prefetch,
+                                          HostMemory* memory = nullptr);
 
 // Relabels both splits to class-order positions (dropping classes not in the plan).
 void apply_class_order(DataSplits& data, const data::TaskPlan& plan);

@@ -85,21 +85,21 @@ PretrainResult pretrain(const Config& cfg, const dist::World& world, dist::Commu
     for (int64_t b = 0; b < sampler.num_batches(); ++b, ++step) {
       auto batch = loader.next();
       const int64_t gb = sampler.batch_size(b);
-      double ce_sum = 0;
+      sync.zero();
+      at::Tensor ce_sum;
       if (batch->n > 0) {
         at::Tensor lab = at::from_blob(batch->labels.data(), {batch->n}, at::kLong);
         at::Tensor ce = at::cross_entropy_loss(net.logits(*batch), lab, {}, at::Reduction::Sum);
-        ce_sum = ce.item<double>();
+        ce_sum = ce.detach();
         (ce / static_cast<double>(gb)).backward();
       }
-      const std::vector<float> sums = sync.allreduce(comm, {0.0f, static_cast<float>(ce_sum), 0.0f});
+      const std::vector<float> sums = sync.allreduce(comm, {at::Tensor(), ce_sum, at::Tensor()});
       const double lr = cfg.pretrain.lr * 0.5 * (1.0 + std::cos(M_PI * static_cast<double>(step) / static_cast<double>(total)));
       if (cfg.pretrain.weight_decay > 0) {
         at::NoGradGuard ng;
         for (auto& p : params) p.mul_(1.0 - lr * cfg.pretrain.weight_decay);
       }
       adam.step({lr});
-      for (auto& p : params) p.mutable_grad() = at::Tensor();
       r.final_loss = sums[method::kSlotCeSum] / static_cast<double>(gb);
       images += gb;
       progress.step(b + 1, r.final_loss, gb);

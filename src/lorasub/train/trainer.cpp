@@ -15,6 +15,7 @@
 #include "lorasub/io/run_dir.h"
 #include "lorasub/core/error.h"
 #include "lorasub/core/sha256.h"
+#include "lorasub/dist/cuda_device.h"
 
 #include <csignal>
 #include <cmath>
@@ -48,7 +49,9 @@ double TrainSummary::train_images_per_second() const {
 }
 
 Trainer::Trainer(const Config& cfg, const dist::World& world, dist::Communicator& comm)
-    : cfg_(cfg), world_(world), comm_(comm) {
+    : cfg_(cfg), world_(world), comm_(comm), device_(resolve_device(cfg, world)) {
+  activate_device(device_, cfg);
+  if (device_.spec.cuda) pinned_ = dist::make_pinned_memory(device_.spec.index);
   data_ = open_dataset(cfg.data.dataset, cfg.data.root, cfg.data, cfg.model, cfg.run.seed);
   plan_ = data::TaskPlan::make(data_.train.num_classes(), cfg.data.init_cls, cfg.data.increment,
                                cfg.data.num_tasks, cfg.data.shuffle, cfg.run.seed);
@@ -58,6 +61,7 @@ Trainer::Trainer(const Config& cfg, const dist::World& world, dist::Communicator
   vit_ = std::make_unique<model::Vit>(cfg.model.weights.empty()
                                           ? model::Vit::random(shape, cfg.run.seed)
                                           : model::Vit::load(cfg.model.weights, shape));
+  vit_->to(device_.device);
   learner_ = method::make_learner(*vit_, cfg_, plan_, comm_);
   backbone_sha256_ = backbone_identity(cfg.model.weights);
   install_stop_handlers(cfg.ckpt.stop_deadline_seconds);
@@ -184,7 +188,8 @@ TrainSummary Trainer::run(int64_t max_tasks) {
   Progress::line(world_.is_root(),
                  "lorasub: " + cfg_.method.name + " on " + cfg_.data.dataset + ", " +
                      std::to_string(tasks) + " tasks, " + std::to_string(world_.size) +
-                     " rank(s), " + std::to_string(at::get_num_threads()) + " thread(s) each");
+                     " rank(s), " + std::to_string(at::get_num_threads()) + " thread(s) each; device " +
+                     device_.description + ", " + cfg_.train.precision + ", " + comm_.name());
   auto wall = [&] { return wall_before_ + since(t0); };
   try {
     for (int64_t t = start_task_; t < tasks; ++t) {
@@ -240,9 +245,9 @@ void Trainer::run_task(int64_t t) {
   const auto train_idx = data::TaskPlan::indices_in_range(data_.train.labels, plan_.first_class(t), plan_.end_class(t));
   const auto test_idx = data::TaskPlan::indices_in_range(data_.test.labels, 0, plan_.end_class(t));
   const int workers = static_cast<int>(cfg_.data.workers), prefetch = static_cast<int>(cfg_.data.prefetch);
-  auto aug_loader_p = make_loader(data_, false, train_transform(cfg_.data), workers, prefetch);
-  auto plain_train_p = make_loader(data_, false, data::SmallImageTransform{}, workers, prefetch);
-  auto plain_test_p = make_loader(data_, true, data::SmallImageTransform{}, workers, prefetch);
+  auto aug_loader_p = make_loader(data_, false, train_transform(cfg_.data), workers, prefetch, pinned_.get());
+  auto plain_train_p = make_loader(data_, false, data::SmallImageTransform{}, workers, prefetch, pinned_.get());
+  auto plain_test_p = make_loader(data_, true, data::SmallImageTransform{}, workers, prefetch, pinned_.get());
   data::Loader& aug_loader = *aug_loader_p;
   data::Loader& plain_train = *plain_train_p;
   data::Loader& plain_test = *plain_test_p;
@@ -298,7 +303,7 @@ void Trainer::train_epochs(int64_t t, const std::vector<int64_t>& indices) {
   const bool mid = resumed_mid_task_ && t == start_task_;
   data::GlobalSampler sampler(indices, cfg_.train.batch_size, cfg_.run.seed, t, true);
   auto loader_p = make_loader(data_, false, train_transform(cfg_.data), static_cast<int>(cfg_.data.workers),
-                             static_cast<int>(cfg_.data.prefetch));
+                             static_cast<int>(cfg_.data.prefetch), pinned_.get());
   data::Loader& loader = *loader_p;
   Progress progress(world_.is_root(), cfg_.train.log_every);
   const auto train_start = Clock::now();

@@ -15,7 +15,9 @@
 #include "lorasub/method/learner.h"
 #include "lorasub/model/vit.h"
 #include "lorasub/obs/metrics.h"
+#include "lorasub/core/host_memory.h"
 #include "lorasub/train/datasets.h"
+#include "lorasub/train/device.h"
 
 namespace lorasub::train {
 
@@ -60,6 +62,7 @@ class Trainer {
   TrainSummary run(int64_t max_tasks = 0);
   const method::Learner& learner() const { return *learner_; }
   const data::TaskPlan& plan() const { return plan_; }
+  const TrainDevice& device() const { return device_; }
   std::string run_dir() const;
   // Called on every rank after every optimizer step, with the task and the number of
   // steps done so far (tests use it to compare ranks step by step).
@@ -86,6 +89,8 @@ class Trainer {
   const Config& cfg_;
   dist::World world_;
   dist::Communicator& comm_;
+  TrainDevice device_;
+  std::unique_ptr<HostMemory> pinned_;  // CUDA: page-locked batch memory (outlives every loader)
   DataSplits data_;
   data::TaskPlan plan_;
   std::unique_ptr<model::Vit> vit_;
