@@ -32,6 +32,15 @@ expect bad_set "unknown key 'drs.enrgy'" train -c "$cfg" --set drs.enrgy=0.5
 expect no_dataset "directory '$work/nowhere' does not exist" train -c "$src/configs/demo.yaml" \
   --set "data.root=$work/nowhere" --set "run.dir=$work/runs"
 expect bad_flag "The following argument was not expected: --bogus" train -c "$cfg" --bogus
+# No GPU here (or a CPU-only LibTorch): asking for one names the cause.
+if [ "$(nvidia-smi -L 2>/dev/null | grep -c GPU)" = 0 ]; then
+  expect no_cuda "train.device cuda: .*\(CPU-only LibTorch\|no CUDA device visible\)" train -c "$cfg" \
+    --set train.device=cuda --set "run.dir=$work/runs"
+  expect no_nccl "dist.backend 'nccl'.*\(CPU-only LibTorch\|no CUDA device visible\|without NCCL\)" train -c "$cfg" \
+    --set dist.backend=nccl --set "run.dir=$work/runs"
+  expect nccl_on_cpu "dist.backend nccl reduces GPU buffers and needs train.device cuda" train -c "$cfg" \
+    --set dist.backend=nccl --set train.device=cpu
+fi
 if [ -e "$work/runs" ]; then echo "FAIL: a failed start left $work/runs behind"; fail=1; fi
 # --help is true: every subcommand's options are listed, and exits 0.
 for sub in train pretrain bench; do

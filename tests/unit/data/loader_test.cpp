@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <map>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 
@@ -64,6 +66,53 @@ TEST(MakeBatch, ShapeLabelsAndKeying) {
   EXPECT_TRUE(std::equal(other.pixels.begin(), other.pixels.end(), b.pixels.begin() + 2 * 360));
   const Batch next_epoch = make_batch(dataset(), kTrain, {4, 0, 17}, StreamKey{3, 1, 3});
   EXPECT_NE(next_epoch.pixels, b.pixels);
+}
+
+// A HostMemory that hands out heap blocks and remembers which ones are live.
+class TrackingMemory final : public HostMemory {
+ public:
+  void* allocate(size_t bytes) override {
+    void* p = ::operator new(bytes);
+    std::lock_guard<std::mutex> lock(mu);
+    live[p] = bytes;
+    ++allocations;
+    return p;
+  }
+  void deallocate(void* p, size_t bytes) noexcept override {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (live.count(p) && live[p] == bytes) live.erase(p);
+      else ++mismatched;
+    }
+    ::operator delete(p);
+  }
+  bool owns(const void* p) {
+    std::lock_guard<std::mutex> lock(mu);
+    return live.count(const_cast<void*>(p)) > 0;
+  }
+  std::mutex mu;
+  std::map<void*, size_t> live;
+  int allocations = 0, mismatched = 0;
+};
+
+TEST(Loader, BatchesComeFromTheGivenHostMemory) {
+  TrackingMemory memory;
+  {
+    Loader loader(dataset(), kTrain, 2, 3);
+    loader.use_host_memory(&memory);
+    const Batches batches = epoch_batches(0);
+    const StreamKey key{5, 1, 0};
+    loader.start(batches, key);
+    for (const auto& indices : batches) {
+      auto b = loader.next();
+      ASSERT_TRUE(b.has_value());
+      EXPECT_TRUE(memory.owns(b->pixels.data()));  // the very memory, not a copy
+      expect_same(*b, make_batch(dataset(), kTrain, indices, key));
+    }
+  }
+  EXPECT_GE(memory.allocations, static_cast<int>(epoch_batches(0).size()));
+  EXPECT_TRUE(memory.live.empty());  // every block went back, with its size
+  EXPECT_EQ(memory.mismatched, 0);
 }
 
 TEST(MakeBatch, IndexOutOfRange) {
