@@ -15,6 +15,7 @@
 #include "lorasub/core/error.h"
 #include "lorasub/dist/world.h"
 #include "lorasub/train/bench.h"
+#include "lorasub/train/bench_figures.h"
 #include "lorasub/train/checkpoint.h"
 #include "lorasub/train/datasets.h"
 #include "lorasub/train/device.h"
@@ -122,7 +123,16 @@ int main(int argc, char** argv) {
   CLI::App* bench_cmd = app.add_subcommand("bench", "print throughput, step-time flatness and task-boundary share on generated data");
   add_common(bench_cmd, bc);
   bench_cmd->add_option("--tasks", bench_tasks, "tasks of the generated plan")->check(CLI::Range(2, 1000));
-  bool bench_data = false;
+  bool bench_data = false, bench_comm = false;
+  double comm_max_mb = 256, peak_bf16 = 989, peak_tf32 = 495;
+  bench_cmd->add_flag("--comm", bench_comm,
+                      "instead: all-reduce time against bytes (4 KiB .. --comm-max-mb) on the training device, "
+                      "with the configured dist.backend, nccl-tests style (algbw, busbw; every size checked)");
+  bench_cmd->add_option("--comm-max-mb", comm_max_mb, "largest all-reduce of --comm, MiB")->check(CLI::Range(0.01, 4096.0));
+  bench_cmd->add_option("--peak-bf16-tflops", peak_bf16, "bf16 peak MFU is taken against (default: H200 SXM)")
+      ->check(CLI::PositiveNumber);
+  bench_cmd->add_option("--peak-tf32-tflops", peak_tf32, "TF32 peak MFU is taken against (default: H200 SXM)")
+      ->check(CLI::PositiveNumber);
   bench_cmd->add_flag("--data", bench_data,
                       "also measure the image pipeline: 224x224 JPEG decode+augment per core, the same from "
                       "the pre-decoded cache, and the loader-wait share of a train step (config's model at 224 px)");
@@ -162,7 +172,18 @@ int main(int argc, char** argv) {
                   out.c_str(), out.c_str());
       return lorasub::kExitOk;
     }
+    if (bench_comm) {
+      const lorasub::model::VitShape vitb{224, 3, 16, 768, 12, 12, 3072};
+      const auto rows = train::comm_sweep(*comm, device.device, 4096, static_cast<size_t>(comm_max_mb * 1024 * 1024));
+      if (world.is_root())
+        std::printf("%s", train::comm_table(rows, *comm, device.description, train::lora_bucket_bytes(vitb, 10, 10)).c_str());
+      for (const auto& row : rows)
+        if (row.wrong != 0) return lorasub::kExitFailure;
+      return lorasub::kExitOk;
+    }
     train::BenchReport r = train::run_bench(cfg, bench_tasks, world, *comm);
+    r.peak_bf16_tflops = peak_bf16;
+    r.peak_tf32_tflops = peak_tf32;
     if (bench_data) train::run_data_bench(cfg, r, world, *comm);
     if (world.is_root()) std::printf("\nbench (%d rank(s)):\n%s", world.size, r.text().c_str());
     return lorasub::kExitOk;

@@ -105,6 +105,15 @@ int cuda_device_count(std::string* why) {
 
 void cuda_set_device(int index) { check(cudaSetDevice(index), "cudaSetDevice"); }
 
+size_t cuda_memory_used(int device) {
+  size_t free_b = 0, total_b = 0;
+  if (cudaSetDevice(device) != cudaSuccess || cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return total_b - free_b;
+}
+
 std::unique_ptr<HostMemory> make_pinned_memory(int device) { return std::make_unique<PinnedPool>(device); }
 
 #else  // built without the CUDA toolkit
@@ -115,6 +124,8 @@ int cuda_device_count(std::string* why) {
 }
 
 void cuda_set_device(int) { throw std::runtime_error("this lorasub was built without the CUDA toolkit"); }
+
+size_t cuda_memory_used(int) { return 0; }
 
 std::unique_ptr<HostMemory> make_pinned_memory(int) {
   throw std::runtime_error("pinned memory needs a build with the CUDA toolkit");

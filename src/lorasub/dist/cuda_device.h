@@ -17,6 +17,10 @@ void cuda_set_device(int index);
 // "CUDA_VISIBLE_DEVICES=<value>" or "CUDA_VISIBLE_DEVICES unset", for messages.
 std::string cuda_visible_devices_text();
 
+// Bytes of device memory in use on `device` (total - free; includes what allocators
+// keep cached, so after a run it is close to the peak they reserved). 0 without CUDA.
+size_t cuda_memory_used(int device);
+
 // Page-locked host memory for batches on device `device`, reused without
 // reallocating: a freed block is handed out again only after the GPU work queued
 // before its release (its copy to the device) has completed, so an asynchronous copy

@@ -16,6 +16,8 @@
 #include <filesystem>
 
 #include "lorasub/core/rng.h"
+#include "lorasub/dist/cuda_device.h"
+#include "lorasub/train/bench_figures.h"
 #include "lorasub/train/datasets.h"
 
 namespace lorasub::train {
@@ -35,6 +37,23 @@ std::string BenchReport::text() const {
                 step_ms_task2 > 0 ? step_ms_last / step_ms_task2 : 0.0, 100.0 * boundary_share,
                 ckpt_demo_ms, ckpt_demo_mb, ckpt_vitb_write_ms, ckpt_vitb_read_ms, ckpt_vitb_mb);
   std::string out = buf;
+  const double step_s = step_ms_task2 / 1e3;
+  const double achieved = step_s > 0 ? train_flops_per_image * static_cast<double>(batch) / step_s : 0;  // FLOP/s
+  std::snprintf(buf, sizeof(buf),
+                "device                  %s, %s, %s, global batch %lld\n"
+                "train FLOPs per image   %.2f GFLOP (LoRA step: forward + input gradients)\n"
+                "achieved (task 2 steps) %.1f TFLOP/s: MFU %.1f%% of bf16 peak (%.0f), %.1f%% of TF32 peak (%.0f)\n"
+                "device memory in use    %.0f MB after the run (allocator cache included; 0 on the CPU)\n"
+                "data-wait share, steps  %.1f%% (loader wait / (wait + step))\n"
+                "all-reduce share, steps %.1f%% (fused gradient all-reduce / step)\n"
+                "task 2 boundary         covariance %.2f s over %lld images, prototypes %.2f s, eval %.2f s\n"
+                "DRS projector (eigh)    %.1f ms on the host, %.1f ms on the device (d = model.dim, float64)\n",
+                device.c_str(), precision.c_str(), comm.c_str(), static_cast<long long>(batch),
+                train_flops_per_image / 1e9, achieved / 1e12, 100.0 * achieved / (peak_bf16_tflops * 1e12),
+                peak_bf16_tflops, 100.0 * achieved / (peak_tf32_tflops * 1e12), peak_tf32_tflops, device_memory_mb,
+                100.0 * step_data_wait_share, 100.0 * step_allreduce_share, covariance_s,
+                static_cast<long long>(covariance_images), prototypes_s, eval_s, projector_host_ms, projector_device_ms);
+  out += buf;
   if (data) {
     std::snprintf(buf, sizeof(buf),
                   "decode+augment, JPEG    %.0f images/s per core (224x224 JPEG, imagenet-r train pipeline)\n"
@@ -197,6 +216,26 @@ BenchReport run_bench(Config cfg, int64_t tasks, const dist::World& world, dist:
   TrainSummary s = trainer.run();
   BenchReport r;
   r.tasks = tasks;
+  r.batch = cfg.train.batch_size;
+  r.device = trainer.device().description;
+  r.precision = cfg.train.precision + (cfg.train.tf32 ? " (TF32 on)" : "");
+  r.comm = comm.name();
+  const model::VitShape shape{cfg.model.image_size, cfg.model.channels, cfg.model.patch, cfg.model.dim,
+                              cfg.model.depth, cfg.model.heads, cfg.model.mlp_dim};
+  r.train_flops_per_image = vit_train_flops(shape, cfg.method.rank);
+  if (trainer.device().spec.cuda)
+    r.device_memory_mb = static_cast<double>(dist::cuda_memory_used(trainer.device().spec.index)) / (1024.0 * 1024.0);
+  const double stepping = s.data_wait_seconds + s.step_compute_seconds;
+  r.step_data_wait_share = stepping > 0 ? s.data_wait_seconds / stepping : 0;
+  r.step_allreduce_share = s.step_compute_seconds > 0 ? s.allreduce_seconds / s.step_compute_seconds : 0;
+  if (s.seconds.size() >= 2) {
+    r.covariance_s = s.seconds[1].covariance;
+    r.prototypes_s = s.seconds[1].prototypes;
+    r.eval_s = s.seconds[1].eval;
+    r.covariance_images = 2 * cfg.data.synthetic_per_class;
+  }
+  r.projector_host_ms = projector_ms(cfg.model.dim, c10::Device(c10::kCPU));
+  r.projector_device_ms = trainer.device().spec.cuda ? projector_ms(cfg.model.dim, trainer.device().device) : r.projector_host_ms;
   r.train_images_per_second = s.train_images_per_second();
   if (s.step_seconds.size() >= 2) {
     r.step_ms_task1 = 1e3 * s.step_seconds[0];

@@ -11,10 +11,23 @@
 namespace lorasub::train {
 
 struct BenchReport {
+  std::string device, precision, comm;  // where and how it ran
   double train_images_per_second = 0;
   double step_ms_task1 = 0, step_ms_task2 = 0, step_ms_last = 0;  // mean step time
   double boundary_share = 0;                    // (covariance+protos+eval+ckpt) / task time
   int64_t tasks = 0;
+  int64_t batch = 0;
+  // Utilisation: FLOPs of one image's LoRA training step (from the model shape), and
+  // the peaks MFU is taken against (H200 SXM by default: bf16 989, TF32 495 TFLOP/s).
+  double train_flops_per_image = 0, peak_bf16_tflops = 989, peak_tf32_tflops = 495;
+  double device_memory_mb = 0;      // CUDA: device memory in use after the run (allocator cache included)
+  double step_data_wait_share = 0;  // loader wait / (wait + step), train steps of this run
+  double step_allreduce_share = 0;  // gradient all-reduce / step time
+  // Task boundary of task 2: covariance pass over its training images, prototypes,
+  // and the DRS projector (float64 eigh) timed on the host and on the device.
+  double covariance_s = 0, prototypes_s = 0, eval_s = 0;
+  int64_t covariance_images = 0;
+  double projector_host_ms = 0, projector_device_ms = 0;
   // Checkpoint I/O: the last task-end checkpoint of the run above, and a generated
   // ViT-B/16-sized state (d 768, 12 blocks, r 10, 20 tasks, 200 classes, projectors
   // and Adam moments), written and read back (with verification) by rank 0.

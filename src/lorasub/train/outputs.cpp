@@ -85,6 +85,7 @@ void Trainer::write_outputs() const {
   j["train_images_per_second"] = s.train_images_per_second();
   j["skipped_image_loads"] = s.skipped_images;
   j["data_wait_seconds"] = s.data_wait_seconds;
+  j["allreduce_seconds"] = s.allreduce_seconds;
   j["accuracy_matrix"] = s.accuracy.matrix();
   j["resumes"] = nlohmann::json::parse(history_json_, nullptr, false);
   for (size_t t = 0; t < s.seconds.size(); ++t) {

@@ -351,6 +351,7 @@ void Trainer::train_epochs(int64_t t, const std::vector<int64_t>& indices) {
       if (on_step_) on_step_(t, global_step_, *learner_);
       summary_.images_trained += gb;
       summary_.data_wait_seconds += batch->wait_seconds;
+      summary_.allreduce_seconds += r.allreduce_seconds;
       summary_.step_compute_seconds += step_seconds;
       last_loss = r.loss;
       progress.step(b + 1, r.loss, gb);

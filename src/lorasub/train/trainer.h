@@ -35,6 +35,7 @@ struct TrainSummary {
   int64_t images_trained = 0;
   double data_wait_seconds = 0;            // train steps: time spent waiting for the loader
   double step_compute_seconds = 0;         // train steps: forward/backward/all-reduce/update
+  double allreduce_seconds = 0;            // train steps: the fused gradient all-reduce (this attempt)
   int64_t skipped_images = 0;              // unreadable images replaced (data.on_bad_image: skip), all ranks
   double train_images_per_second() const;
 };
