@@ -8,7 +8,7 @@
 # Environment:
 #   LORASUB_ROOT  the repository (default: SLURM_SUBMIT_DIR, i.e. sbatch from the repo root)
 #   LORASUB_BIN   the lorasub binary (default: $LORASUB_ROOT/build/lorasub)
-#   LORASUB_CPU=1 CPU ranks: no GPU binding, dist.backend=mpi
+#   LORASUB_CPU=1 CPU ranks: no GPU binding, train.device=cpu, dist.backend=mpi
 #   LORASUB_NO_REQUEUE=1  exit with lorasub's code instead of requeueing
 # Exit status: lorasub's (0 done; 75/76 only when not requeued).
 set -uo pipefail
@@ -16,7 +16,7 @@ root="${LORASUB_ROOT:-${SLURM_SUBMIT_DIR:-$(pwd)}}"
 bin="${LORASUB_BIN:-$root/build/lorasub}"
 [ -x "$bin" ] || { echo "run.sh: '$bin' is not an executable (set LORASUB_BIN or LORASUB_ROOT)" >&2; exit 2; }
 args=(train "$@" --resume auto)
-[ "${LORASUB_CPU:-0}" = 1 ] && args+=(--set dist.backend=mpi)
+[ "${LORASUB_CPU:-0}" = 1 ] && args+=(--set dist.backend=mpi --set train.device=cpu)
 export LORASUB_PROGRESS="${LORASUB_PROGRESS:-lines}"
 
 echo "=== $(date -u +%FT%TZ) job ${SLURM_JOB_ID:-?}${SLURM_ARRAY_TASK_ID:+ (array task $SLURM_ARRAY_TASK_ID)}" \
