@@ -97,9 +97,13 @@ int main(int argc, char** argv) {
   CLI::App* train_cmd = app.add_subcommand("train", "run a continual-learning task sequence");
   add_common(train_cmd, tc);
   train_cmd->add_option("--tasks", max_tasks, "stop after this many tasks (0 = all)");
-  train_cmd->add_option("--resume", resume.from,
+  CLI::Option* resume_opt = train_cmd->add_option("--resume", resume.from,
                         "continue from a checkpoint: 'auto' (the newest good one of the run "
                         "directory, falling back past damaged ones; none: start fresh) or a path");
+  train_cmd->add_flag("--overwrite", resume.overwrite,
+                      "start afresh in a run directory that holds an earlier run, removing its checkpoints and results "
+                      "(without it, such a directory is refused)")
+      ->excludes(resume_opt);
   train_cmd->add_flag("--allow-config-change", resume.allow_config_change,
                       "resume although the config or backbone differs from the checkpoint's (recorded in results.json)");
   train_cmd->footer(
@@ -193,6 +197,10 @@ int main(int argc, char** argv) {
     // and report it themselves only when it is theirs alone.
     if (!world.is_root()) std::this_thread::sleep_for(std::chrono::seconds(2));
     dist::abort_job(world, std::string("config error: ") + e.what(), lorasub::kExitUsage);
+  } catch (const lorasub::FormatError& e) {
+    // A malformed input file (weights, dataset, checkpoint) is bad input, as a config is.
+    if (!world.is_root()) std::this_thread::sleep_for(std::chrono::seconds(2));
+    dist::abort_job(world, std::string("error: ") + e.what(), lorasub::kExitUsage);
   } catch (const lorasub::NonFiniteError& e) {
     // Every rank sees the same all-reduced sums: let rank 0 say it once.
     if (!world.is_root()) std::this_thread::sleep_for(std::chrono::seconds(2));

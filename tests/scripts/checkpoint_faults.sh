@@ -2,9 +2,11 @@
 # Damaged, foreign and unwritable checkpoints (ARCHITECTURE invariant 4):
 #  - retention: at most ckpt.keep step checkpoints, task-end ones kept;
 #  - truncated, a flipped byte in a dataset, a missing dataset, a wrong format version,
-#    another config: each refused by `lorasub inspect` (exit 1) and `train --resume PATH`
-#    (exit 2) with its own message; `--resume auto` skips it, names it, resumes from the
-#    next good one and ends bit-identical to the uninterrupted run;
+#    each refused by `lorasub inspect` (exit 1) and `train --resume PATH` (exit 2) with its
+#    own message; `--resume auto` skips it, names it, resumes from the next good one and
+#    ends bit-identical to the uninterrupted run;
+#  - another config: --resume auto and --resume PATH refuse (exit 2), naming the
+#    checkpoint and the keys that differ, and leave the run directory as it was;
 #  - NaN in the loss: exit 3 naming the step, the last good checkpoint intact;
 #  - the disk filling up while checkpointing (a small tmpfs, when this machine lets us
 #    mount one) and an unwritable checkpoint directory: clear error, earlier checkpoints
@@ -76,10 +78,15 @@ damage version version; refused version "checkpoint format version 1, this loras
 
 # Another config: refused, unless --allow-config-change, which results.json records.
 rm -rf "$work/runs/other"; cp -r "$work/runs/ref" "$work/runs/other"; rm "$work/runs/other/checkpoints/task_001.h5"
+before=$(cd "$work/runs/other" && find . -type f ! -name .lock -exec sha256sum {} + | sort)
 train_run 2 other --resume auto --set loss.margin=1.5 --set ckpt.keep=10
-expect_rc 0 $? "another config: --resume auto"
-expect_in "$work/other.out" "skipping .*written by a run with another config" "another config: skipped with its reason"
-expect_in "$work/other.out" "no usable checkpoint.*starting from the beginning" "another config: starts over"
+expect_rc 2 $? "another config: --resume auto refused"
+expect_in "$work/other.err" "cannot resume from '.*step_000000036.h5': written by a run with another config" \
+  "another config: auto names the checkpoint"
+expect_in "$work/other.err" "loss.margin: 2.0 -> 1.5" "another config: auto names the key that differs"
+after=$(cd "$work/runs/other" && find . -type f ! -name .lock -exec sha256sum {} + | sort)
+[ "$before" = "$after" ] && echo "ok   another config: the run directory is unchanged" \
+  || { echo "FAIL: another config: the run directory changed"; fail=1; }
 train_run 2 other2 --resume "$ck/step_000000036.h5" --set loss.margin=1.5
 expect_rc 2 $? "another config: --resume PATH refused"
 expect_in "$work/other2.err" "written by a run with another config" "another config: message"
@@ -96,9 +103,11 @@ expect_in "$work/nan.err" "non-finite loss or gradient in task 0.*at global step
   || { echo "FAIL: NaN left: $(ls "$work/runs/nan/checkpoints")"; fail=1; }
 "$bin" inspect "$work/runs/nan/checkpoints/step_000000006.h5" >/dev/null; expect_rc 0 $? "NaN: step 6 intact"
 
-# An unwritable checkpoint directory (a file is in its way): clear error, exit 1.
+# An unwritable checkpoint directory (a file is in its way): refused before training, exit 2.
 mkdir -p "$work/runs/blocked"; touch "$work/runs/blocked/checkpoints"
-train_run 2 blocked --set ckpt.every_steps=6; expect_rc 1 $? "unwritable checkpoint directory"
+train_run 2 blocked --set ckpt.every_steps=6; expect_rc 2 $? "unwritable checkpoint directory"
+grep -q "epoch" "$work/blocked.out" && { echo "FAIL: unwritable: it trained before refusing"; fail=1; } \
+  || echo "ok   unwritable: refused before the first step"
 expect_in "$work/blocked.err" "cannot create directory '$work/runs/blocked/checkpoints'" "unwritable: message names the directory"
 
 # The disk filling up: a 100 KiB tmpfs holds two ~35 KiB checkpoints, not a third.

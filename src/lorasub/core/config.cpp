@@ -356,11 +356,16 @@ std::string config_hash(const Config& cfg) {
   return buf;
 }
 
-bool operator==(const Config& a, const Config& b) {
+bool operator==(const Config& a, const Config& b) { return config_differences(a, b).empty(); }
+
+std::vector<std::string> config_differences(const Config& a, const Config& b) {
+  std::vector<std::string> out;
   for (const auto& k : schema()) {
-    if (k.get(a) != k.get(b)) return false;
+    const Value va = k.get(a), vb = k.get(b);
+    if (va != vb)
+      out.push_back(k.full + ": " + config_detail::format_value(va) + " -> " + config_detail::format_value(vb));
   }
-  return true;
+  return out;
 }
 
 }  // namespace lorasub

@@ -160,6 +160,9 @@ void validate_config(const Config& cfg, const std::string& origin);
 // FNV-1a 64 of dump_config, as 16 hex digits.
 std::string config_hash(const Config& cfg);
 
+// "section.key: <a's value> -> <b's value>" for every schema key that differs, in schema order.
+std::vector<std::string> config_differences(const Config& a, const Config& b);
+
 // Equal when every schema key (every field) has the same value.
 bool operator==(const Config& a, const Config& b);
 inline bool operator!=(const Config& a, const Config& b) { return !(a == b); }

@@ -118,7 +118,16 @@ Vit Vit::load(const std::string& path, const VitShape& shape) {
         name != "fc_norm.weight" && name != "fc_norm.bias")
       unexpected.push_back(name);
   }
-  if (missing.empty() && misshaped.empty() && unexpected.empty()) return v;
+  if (missing.empty() && misshaped.empty() && unexpected.empty()) {
+    // A NaN or Inf weight would surface only as "non-finite loss" at the first step.
+    for (const auto& [name, t] : v.named_tensors()) {
+      const int64_t bad = t.isfinite().logical_not().sum().item<int64_t>();
+      if (bad > 0)
+        throw FormatError("'" + path + "': tensor '" + name + "' holds " + std::to_string(bad) +
+                          " NaN or infinite values (of " + std::to_string(t.numel()) + ")");
+    }
+    return v;
+  }
   std::ostringstream os;
   os << "'" << path << "' does not match the configured ViT (model.dim " << shape.dim
      << ", depth " << shape.depth << ", patch " << shape.patch << ", image_size "

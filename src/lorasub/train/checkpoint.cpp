@@ -57,7 +57,10 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 
 }  // namespace
 
-std::string resume_hash(const Config& cfg) {
+namespace {
+// The config without the keys a run may change between attempts (paths, threads,
+// devices, checkpoint and metrics settings, fault injection).
+Config resume_relevant(const Config& cfg) {
   Config c = cfg;
   const Config d;
   c.run.dir = d.run.dir;
@@ -74,7 +77,19 @@ std::string resume_hash(const Config& cfg) {
   c.dist = d.dist;
   c.ckpt = d.ckpt;
   c.metrics = d.metrics;
-  return config_hash(c);
+  return c;
+}
+}  // namespace
+
+std::string resume_hash(const Config& cfg) { return config_hash(resume_relevant(cfg)); }
+
+std::vector<std::string> resume_differences(const std::string& saved_yaml, const Config& now) {
+  try {
+    return config_differences(resume_relevant(parse_config(saved_yaml, "the checkpoint's config")),
+                              resume_relevant(now));
+  } catch (const std::exception& e) {  // written by a version with other keys
+    return {std::string("(its config does not parse here: ") + e.what() + ")"};
+  }
 }
 
 std::string backbone_identity(const std::string& weights_path) {

@@ -57,7 +57,9 @@ void Trainer::save_checkpoint(const std::string& kind, int64_t t, int64_t epoch,
     dir.create();
     write_checkpoint(path, make_checkpoint(kind, t, epoch, batch, task_done));
   } catch (const std::exception& e) {
-    throw std::runtime_error(std::string("checkpoint not written (the previous ones are intact): ") + e.what());
+    const bool earlier = !list_checkpoints(dir.checkpoints_dir()).empty();
+    throw std::runtime_error(std::string("checkpoint not written (") +
+                             (earlier ? "the previous ones are intact" : "there is no earlier one") + "): " + e.what());
   }
   prune_checkpoints(dir.checkpoints_dir(), cfg_.ckpt.keep, cfg_.ckpt.keep_task_ends, path);
   last_ckpt_time_ = std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();

@@ -1,5 +1,13 @@
 #include "lorasub/train/pretrainer.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "lorasub/core/error.h"
+
 #include <ATen/ATen.h>
 
 #include <chrono>
@@ -51,7 +59,25 @@ double linear_head_accuracy(const Net& net, const DataSplits& data, const Config
 
 }  // namespace
 
+namespace {
+// pretrain.output is checked before any training: a directory in its place, or a
+// parent that cannot be created or written, would otherwise fail after every epoch.
+void check_output(const std::string& out) {
+  struct stat st {};
+  if (out.empty()) throw ConfigError("pretrain.output is empty: give the file the backbone is written to");
+  if (::stat(out.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+    throw ConfigError("pretrain.output '" + out + "' is a directory; give a file name, e.g. '" + out +
+                      "/backbone.safetensors'");
+  const auto slash = out.find_last_of('/');
+  const std::string parent = slash == std::string::npos ? "." : (slash == 0 ? "/" : out.substr(0, slash));
+  io::make_dirs(parent);
+  if (::access(parent.c_str(), W_OK) != 0)
+    throw ConfigError("pretrain.output '" + out + "': directory '" + parent + "' is not writable: " + std::strerror(errno));
+}
+}  // namespace
+
 PretrainResult pretrain(const Config& cfg, const dist::World& world, dist::Communicator& comm) {
+  if (world.is_root()) check_output(cfg.pretrain.output);
   const auto t0 = std::chrono::steady_clock::now();
   DataSplits data = open_dataset(cfg.pretrain.dataset, cfg.pretrain.root, cfg.data, cfg.model, cfg.run.seed);
   const model::VitShape shape{cfg.model.image_size, cfg.model.channels, cfg.model.patch,

@@ -108,79 +108,8 @@ double now_seconds() {
 }
 }  // namespace
 
-std::string Trainer::resume(const ResumeRequest& req) {
-  if (req.from.empty()) return "";
-  const std::string dir = io::RunDir(cfg_.run.dir, cfg_.run.name).checkpoints_dir();
-  auto say = [&](const std::string& text) { Progress::line(world_.is_root(), "lorasub: " + text); };
-  // Refuses a checkpoint this run cannot continue from; returns the config note.
-  auto check = [&](const Checkpoint& c, const std::string& path) -> bool {
-    const bool changed = c.resume_hash != resume_hash(cfg_);
-    if (changed && !req.allow_config_change)
-      throw FormatError("'" + path + "': written by a run with another config (resume hash " + c.resume_hash +
-                        ", this config " + resume_hash(cfg_) + "); pass --allow-config-change to continue anyway");
-    if (c.backbone_sha256 != backbone_sha256_ && !req.allow_config_change)
-      throw FormatError("'" + path + "': trained on another backbone (SHA-256 " + c.backbone_sha256 + ", model.weights has " +
-                        backbone_sha256_ + "); pass --allow-config-change to continue anyway");
-    if (c.class_order != plan_.class_order() || c.task_sizes != plan_.task_sizes())
-      throw FormatError("'" + path + "': its task plan (class order, task sizes) differs from this config's");
-    return changed;
-  };
-  std::vector<std::string> candidates;
-  if (req.from == "auto") {
-    candidates = list_checkpoints(dir);
-    if (candidates.empty()) {
-      say("--resume auto: no checkpoint in " + dir + "; starting from the beginning");
-      return "";
-    }
-  } else {
-    candidates = {req.from};
-  }
-  for (const std::string& path : candidates) {
-    Checkpoint c;
-    bool changed = false;
-    try {
-      c = read_checkpoint(path);
-      changed = check(c, path);
-      learner_->restore(c.learner);
-    } catch (const std::exception& e) {
-      if (req.from != "auto") throw ConfigError(std::string("cannot resume: ") + e.what());
-      say(std::string("--resume auto: skipping ") + e.what());
-      continue;
-    }
-    summary_ = c.summary;
-    global_step_ = c.pos.global_step;
-    wall_before_ = c.summary.wall_seconds;
-    if (c.pos.task_done) {
-      start_task_ = c.pos.task + 1;
-    } else {
-      start_task_ = c.pos.task;
-      resumed_mid_task_ = true;
-      resume_epoch_ = c.pos.epoch;
-      resume_batch_ = c.pos.batch;
-      current_ = c.current;
-      current_step_seconds_ = c.current_step_seconds;
-      current_steps_ = c.current_steps;
-    }
-    nlohmann::json hist = nlohmann::json::parse(c.history_json, nullptr, false);
-    if (!hist.is_array()) hist = nlohmann::json::array();
-    hist.push_back({{"from", path}, {"global_step", c.pos.global_step}, {"ranks", world_.size},
-                    {"written_by_ranks", c.ranks}, {"config_changed", changed}});
-    history_json_ = hist.dump();
-    say("resuming from " + path + " (" + c.kind + ": task " + std::to_string(c.pos.task + 1) + "/" +
-        std::to_string(plan_.num_tasks()) + (c.pos.task_done ? " finished" : ", epoch " + std::to_string(c.pos.epoch + 1) +
-        ", batch " + std::to_string(c.pos.batch)) + ", global step " + std::to_string(c.pos.global_step) +
-        (changed ? "; config changed, recorded" : "") + ")");
-    if (world_.is_root()) {
-      // Stale temporaries of writers that were killed: nobody else writes here.
-      for (const std::string& stale : io::list_files(dir, ".tmp-")) std::remove(stale.c_str());
-    }
-    return path;
-  }
-  say("--resume auto: no usable checkpoint in " + dir + "; starting from the beginning");
-  return "";
-}
-
 TrainSummary Trainer::run(int64_t max_tasks) {
+  if (!claimed_) claim_run_dir(ResumeRequest{});
   const auto t0 = Clock::now();
   run_start_ = t0;
   const int64_t tasks = max_tasks > 0 ? std::min(max_tasks, plan_.num_tasks()) : plan_.num_tasks();

@@ -11,6 +11,7 @@
 #include "lorasub/data/task_plan.h"
 #include "lorasub/dist/communicator.h"
 #include "lorasub/dist/world.h"
+#include "lorasub/io/run_lock.h"
 #include "lorasub/method/accuracy_matrix.h"
 #include "lorasub/method/learner.h"
 #include "lorasub/model/vit.h"
@@ -42,20 +43,25 @@ struct TrainSummary {
 
 struct Checkpoint;
 
-// How `lorasub train --resume` chooses its checkpoint.
+// How `lorasub train` starts: fresh, resumed (--resume) or over an earlier run (--overwrite).
 struct ResumeRequest {
   std::string from;                  // "" (fresh), "auto" or a checkpoint path
   bool allow_config_change = false;
+  bool overwrite = false;            // remove an earlier run's outputs in the run directory
 };
 
 class Trainer {
  public:
   Trainer(const Config& cfg, const dist::World& world, dist::Communicator& comm);
   ~Trainer();
-  // Loads a checkpoint per `req` on every rank (all ranks must call it). "auto": the
-  // newest good checkpoint of the run directory, skipping (and naming) damaged or
-  // incompatible ones; none: start fresh. A path: that file, or a ConfigError/FormatError.
-  // Returns the file resumed from ("" = fresh start).
+  // Takes the run directory (rank 0: created, writable, locked for the whole run; an
+  // earlier run's outputs refused unless req.overwrite or a resume), then loads a
+  // checkpoint per `req` on every rank (all ranks must call it). "auto": the newest
+  // good checkpoint of the run directory, skipping (and naming) damaged ones; one
+  // written with another config or backbone is a ConfigError naming the keys that
+  // differ (unless allow_config_change); none at all: start fresh. A path: that file,
+  // or a ConfigError/FormatError. Returns the file resumed from ("" = fresh start).
+  // run() calls it with a fresh request when it was not called.
   std::string resume(const ResumeRequest& req);
   // Runs every task of the plan (or the first max_tasks > 0) and writes the outputs.
   // Throws StopRequested after an agreed stop (checkpoint written) and NonFiniteError
@@ -71,6 +77,7 @@ class Trainer {
   void set_step_observer(StepObserver f) { on_step_ = std::move(f); }
 
  private:
+  void claim_run_dir(const ResumeRequest& req);
   void run_task(int64_t t);
   void train_epochs(int64_t t, const std::vector<int64_t>& indices);
   void write_outputs() const;
@@ -111,6 +118,8 @@ class Trainer {
   double wall_before_ = 0;            // wall seconds of earlier attempts (resumed runs)
   std::chrono::steady_clock::time_point run_start_ = std::chrono::steady_clock::now();
   double last_ckpt_time_ = 0;         // steady seconds of the last checkpoint (rank 0)
+  bool claimed_ = false;              // claim_run_dir done
+  std::unique_ptr<io::RunLock> lock_; // rank 0: the run directory's lock, held for the run
   obs::Metrics metrics_;              // a null object unless metrics.enabled
   obs::FileSdTargets file_sd_;        // rank 0: removed when the trainer goes
 };
