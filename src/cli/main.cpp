@@ -96,7 +96,7 @@ int main(int argc, char** argv) {
   std::string inspect_path;
   CLI::App* train_cmd = app.add_subcommand("train", "run a continual-learning task sequence");
   add_common(train_cmd, tc);
-  train_cmd->add_option("--tasks", max_tasks, "stop after this many tasks (0 = all)");
+  train_cmd->add_option("--tasks", max_tasks, "stop after this many tasks (0 = all)")->check(CLI::NonNegativeNumber);
   CLI::Option* resume_opt = train_cmd->add_option("--resume", resume.from,
                         "continue from a checkpoint: 'auto' (the newest good one of the run "
                         "directory, falling back past damaged ones; none: start fresh) or a path");
@@ -160,8 +160,13 @@ int main(int argc, char** argv) {
     if (world.is_root()) std::fprintf(stderr, "lorasub: config error: %s\n", e.what());
     return lorasub::kExitUsage;  // every rank sees the same error: exit without aborting
   }
+  // A stop signal (Slurm's --signal, preemption, Ctrl-C) can come while the data and the
+  // backbone load: from here on it is an orderly stop, never a kill by the default action.
+  if (train_cmd->parsed()) train::install_stop_handlers(cfg.ckpt.stop_deadline_seconds);
   try {
-    at::set_num_threads(dist::threads_per_rank(static_cast<int>(cfg.train.threads), world));
+    std::string threads_warning;
+    at::set_num_threads(dist::threads_per_rank(static_cast<int>(cfg.train.threads), world, &threads_warning));
+    if (!threads_warning.empty() && world.is_root()) std::fprintf(stderr, "lorasub: warning: %s\n", threads_warning.c_str());
     const train::TrainDevice device = train::resolve_device(cfg, world);
     train::activate_device(device, cfg);
     auto comm = dist::make_communicator(cfg.dist.backend, world, device.spec, cfg.dist.timeout_seconds);

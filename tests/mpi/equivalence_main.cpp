@@ -17,6 +17,7 @@
 #include <ATen/Parallel.h>
 
 #include <cmath>
+#include <filesystem>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -105,6 +106,7 @@ int main(int argc, char** argv) {
   }
   const char* tmp = std::getenv("LORASUB_TEST_TMP");
   const std::string dir = std::string(tmp && *tmp ? tmp : "/tmp") + "/lorasub-mpi-equivalence";
+  if (world.is_root()) std::filesystem::remove_all(dir);  // the runs of an earlier invocation
   int failures = 0;
 
   auto comm = dist::make_communicator("mpi", world);

@@ -80,7 +80,7 @@ bad=$(ls "$work"/imagenet-r/*/*.jpg | head -1)
 head -c 300 "$bad" > "$bad.tmp" && mv "$bad.tmp" "$bad"
 run 2 train -c "$src/configs/imagenet-r-5.yaml" "${tiny[@]}" --set "data.root=$work/imagenet-r" \
   --set run.name=bad >"$work/bad.out" 2>&1
-expect_rc 1 $? "a corrupt JPEG stops the run"
+expect_rc 2 $? "a corrupt JPEG stops the run (bad input: exit 2)"
 expect_in "$work/bad.out" "$bad" "the error names the file"
 run 2 train -c "$src/configs/imagenet-r-5.yaml" "${tiny[@]}" --set "data.root=$work/imagenet-r" \
   --set data.on_bad_image=skip --set run.name=skip >"$work/skip.out" 2>&1

@@ -240,11 +240,16 @@ void apply_document(Config& cfg, const YAML::Node& root, const std::string& orig
 }
 
 YAML::Node load_yaml(const std::string& text, const std::string& origin) {
+  std::vector<YAML::Node> docs;
   try {
-    return YAML::Load(text);
+    docs = YAML::LoadAll(text);
   } catch (const YAML::Exception& e) {
     fail(where(origin, e.mark) + ": YAML syntax error: " + e.msg);
   }
+  if (docs.size() > 1)
+    fail(where(origin, docs[1].Mark()) + ": a second YAML document ('---'); a config is one document: merge them "
+         "or remove the separator");
+  return docs.empty() ? YAML::Node() : docs[0];
 }
 
 std::string trim(const std::string& s) {
@@ -302,7 +307,12 @@ std::string pad(const std::string& s, size_t width) {
 }  // namespace
 
 Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
-  return parse_config(read_file(path), path, overrides);
+  const std::string text = read_file(path);
+  // A file that sets nothing is more likely a mistake (wrong file, truncated copy) than
+  // a wish for every default: say so.
+  if (load_yaml(text, path).IsNull())
+    fail("config file '" + path + "' sets nothing (empty, or only comments); start from one of configs/*.yaml");
+  return parse_config(text, path, overrides);
 }
 
 Config parse_config(const std::string& yaml_text, const std::string& origin,

@@ -82,8 +82,8 @@ std::vector<Key> build_run_data() {
       field("data.test_per_class", &C::data, &D::test_per_class,
             "test images per class; 0 = all, else the first N")
           .at_least(0),
-      field("data.workers", &C::data, &D::workers, "loader threads per rank").at_least(1),
-      field("data.prefetch", &C::data, &D::prefetch, "batches ready ahead").at_least(1),
+      field("data.workers", &C::data, &D::workers, "loader threads per rank").range(1, 256),
+      field("data.prefetch", &C::data, &D::prefetch, "batches ready ahead").range(1, 1024),
       field("data.crop_padding", &C::data, &D::crop_padding,
             "zero padding before the random train crop")
           .at_least(0),
@@ -107,13 +107,13 @@ std::vector<Key> build_model_method_loss() {
   return {
       field("model.weights", &C::model, &M::weights,
             "backbone.safetensors (timm key names); empty = random init"),
-      field("model.image_size", &C::model, &M::image_size, "input image side (pixels)").at_least(1),
+      field("model.image_size", &C::model, &M::image_size, "input image side (pixels)").range(1, 4096),
       field("model.channels", &C::model, &M::channels, "input image channels").range(1, 4),
-      field("model.patch", &C::model, &M::patch, "ViT patch side (pixels)").at_least(1),
-      field("model.dim", &C::model, &M::dim, "ViT embedding width").at_least(1),
-      field("model.depth", &C::model, &M::depth, "ViT transformer blocks").at_least(1),
-      field("model.heads", &C::model, &M::heads, "attention heads per block").at_least(1),
-      field("model.mlp_dim", &C::model, &M::mlp_dim, "ViT MLP hidden width").at_least(1),
+      field("model.patch", &C::model, &M::patch, "ViT patch side (pixels)").range(1, 4096),
+      field("model.dim", &C::model, &M::dim, "ViT embedding width").range(1, 16384),
+      field("model.depth", &C::model, &M::depth, "ViT transformer blocks").range(1, 256),
+      field("model.heads", &C::model, &M::heads, "attention heads per block").range(1, 1024),
+      field("model.mlp_dim", &C::model, &M::mlp_dim, "ViT MLP hidden width").range(1, 65536),
       field("method.name", &C::method, &X::name, "continual-learning method")
           .one_of({"lora-drs", "seq-lora"}),
       field("method.compat", &C::method, &X::compat, "behaviour to match").one_of({"reference"}),
@@ -152,7 +152,7 @@ std::vector<Key> build_train() {
           .at_least(1),
       field("train.threads", &C::train, &T::threads,
             "intra-op threads per rank; 0 = cores / local ranks")
-          .at_least(0),
+          .range(0, 1024),
       field("train.device", &C::train, &T::device,
             "auto: cuda when LibTorch has CUDA and a GPU is visible, else cpu; one GPU per rank")
           .one_of({"auto", "cpu", "cuda"}),

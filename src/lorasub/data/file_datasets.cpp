@@ -61,11 +61,16 @@ FileList list_imagenet_r(const std::string& root) {
   list.root = root;
   list.class_names = sorted_wnids(root);
   for (size_t c = 0; c < list.class_names.size(); ++c) {
+    const size_t before = list.entries.size();
     for (const auto& e : fs::directory_iterator(fs::path(root) / list.class_names[c])) {
       const std::string name = e.path().filename().string();
       if (name.empty() || name[0] == '.' || !e.is_regular_file() || !is_image_name(name)) continue;
       list.entries.push_back({list.class_names[c] + "/" + name, static_cast<int64_t>(c)});
     }
+    // A class without images would shift every later label and fail only at its task.
+    if (list.entries.size() == before)
+      throw FormatError("ImageNet-R: class folder '" + (fs::path(root) / list.class_names[c]).string() +
+                        "' holds no images (.jpg, .jpeg, .png); remove it or restore its images");
   }
   sort_by_path(list.entries);
   list.source = "ImageNet-R '" + root + "' (" + std::to_string(list.class_names.size()) +

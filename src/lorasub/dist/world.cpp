@@ -38,9 +38,16 @@ MpiRuntime::~MpiRuntime() {
   if (!finalized) MPI_Finalize();
 }
 
-int threads_per_rank(int requested, const World& world) {
+int threads_per_rank(int requested, const World& world, std::string* warning) {
+  const int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  if (requested > cores) {
+    if (warning)
+      *warning = "train.threads " + std::to_string(requested) + " is more than the " + std::to_string(cores) +
+                 " cores of " + world.host + ": using " + std::to_string(cores) +
+                 " (threads beyond the cores only wait on each other)";
+    return cores;
+  }
   if (requested > 0) return requested;
-  const int cores = static_cast<int>(std::thread::hardware_concurrency());
   return std::max(1, cores / std::max(1, world.local_size));
 }
 

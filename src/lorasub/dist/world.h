@@ -30,8 +30,8 @@ class MpiRuntime {
 };
 
 // Intra-op threads for this rank: `requested` if > 0, else cores / ranks on the host
-// (at least 1).
-int threads_per_rank(int requested, const World& world);
+// (at least 1). More than the host's cores is cut to the cores, with *warning saying so.
+int threads_per_rank(int requested, const World& world, std::string* warning = nullptr);
 
 // The training device as dist sees it (torch-free): the CPU, or CUDA device `index`.
 struct DeviceSpec {

@@ -76,6 +76,11 @@ void Trainer::start_metrics() {
   o.enabled = true;
   o.bind = cfg_.metrics.bind;
   o.port = static_cast<int>(cfg_.metrics.port);
+  // Rank r serves on port + local rank: every one must be a TCP port (no silent fallback).
+  if (cfg_.metrics.port + world_.local_size - 1 > 65535)
+    throw ConfigError("metrics.port " + std::to_string(cfg_.metrics.port) + " leaves no port for local rank " +
+                      std::to_string(world_.local_size - 1) + " (port + local rank > 65535); use metrics.port <= " +
+                      std::to_string(65536 - world_.local_size));
   o.auth_file = cfg_.metrics.auth_file;
   o.run = cfg_.run.name;
   o.rank = world_.rank;

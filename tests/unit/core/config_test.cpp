@@ -181,9 +181,21 @@ TEST(Config, LoadsFullValidFile) {
   EXPECT_EQ(c.train.epochs, TrainConfig{}.epochs);  // untouched keys keep defaults
 }
 
-TEST(Config, EmptyFileGivesDefaults) {
-  TempFile f("");
-  EXPECT_EQ(load_config(f.path()), Config{});
+TEST(Config, AFileThatSetsNothingIsRefused) {
+  for (const char* text : {"", "\n# only a comment\n"}) {
+    TempFile f(text);
+    try {
+      load_config(f.path());
+      ADD_FAILURE() << "an empty config file was accepted";
+    } catch (const ConfigError& e) {
+      EXPECT_TRUE(Has(e.what(), "config file '" + f.path() + "' sets nothing")) << e.what();
+    }
+  }
+}
+
+TEST(Config, ASecondYamlDocumentIsRefused) {
+  EXPECT_TRUE(Has(parse_error("train:\n  batch_size: 4\n---\ntrain:\n  batch_size: 8\n"),
+                  "a second YAML document ('---')"));
 }
 
 TEST(Config, UnknownKeySuggestsNearest) {
@@ -240,6 +252,10 @@ TEST(Config, OutOfRange) {
                   "= 70000 is out of range (must be between 1 and 65535)"));
   EXPECT_TRUE(Has(parse_error("train:\n  fail_step: -2\n"), "(must be >= -1)"));
   EXPECT_TRUE(Has(parse_error("model:\n  channels: 5\n"), "out of range"));
+  // Values no machine can run are refused with their key, not met later as a crash.
+  EXPECT_TRUE(Has(parse_error("data:\n  workers: 20000\n"), "key 'data.workers' = 20000 is out of range"));
+  EXPECT_TRUE(Has(parse_error("model:\n  dim: 65536\n"), "key 'model.dim' = 65536 is out of range"));
+  EXPECT_TRUE(Has(parse_error("train:\n  threads: 5000\n"), "key 'train.threads' = 5000 is out of range"));
 }
 
 TEST(Config, EnumViolation) {

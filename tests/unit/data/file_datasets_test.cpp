@@ -205,6 +205,20 @@ TEST(ImageNetR, SplitFileErrors) {
   }
 }
 
+TEST(ImageNetR, AClassFolderWithoutImagesIsNamed) {
+  TempDir dir;
+  const fs::path root = dir.path() / "inr";
+  make_imagenet_r(root, {"n01", "n02", "n03"}, 2);
+  for (const auto& e : fs::directory_iterator(root / "n02")) fs::remove(e.path());
+  std::ofstream((root / "n02" / "notes.txt").string()) << "not an image";
+  try {
+    list_imagenet_r(root.string());
+    FAIL() << "an empty class folder was accepted";
+  } catch (const FormatError& e) {
+    EXPECT_CONTAINS(e.what(), "class folder '" + (root / "n02").string() + "' holds no images");
+  }
+}
+
 TEST(DomainNet, ListsOfSelectedDomains) {
   TempDir dir;
   std::ofstream(dir.file("clipart_train.txt"))
