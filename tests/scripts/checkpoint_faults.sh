@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Damaged, foreign and unwritable checkpoints (ARCHITECTURE invariant 4):
 #  - retention: at most ckpt.keep step checkpoints, task-end ones kept;
-#  - truncated, a flipped byte in a dataset, a missing dataset, a wrong format version,
+#  - truncated, a flipped byte in a dataset (both caught by the whole-file seal before
+#    HDF5 reads the file), a missing dataset, a wrong format version (both resealed, so
+#    the checkpoint's own checks must catch them),
 #    each refused by `lorasub inspect` (exit 1) and `train --resume PATH` (exit 2) with its
 #    own message; `--resume auto` skips it, names it, resumes from the next good one and
 #    ends bit-identical to the uninterrupted run;
@@ -35,9 +37,16 @@ damage() {
   rm -f "$work/runs/$name/checkpoints/task_001.h5"
   local f="$work/runs/$name/checkpoints/step_000000036.h5"
   "$PY" - "$f" "$how" <<'PY'
-import os, sys
+import os, sys, zlib
 import h5py
 path, how = sys.argv[1], sys.argv[2]
+
+def reseal(p):
+    # A damage that happened before the file was sealed: the seal matches, the inner checks must speak.
+    data = open(p, "rb").read()
+    block = f"LORASUB-SEAL 1\nbytes {len(data)}\ncrc32 {zlib.crc32(data[512:]):08x}\n".encode().ljust(512, b"\0")
+    open(p, "r+b").write(block)
+
 if how == "truncate":
     size = os.path.getsize(path)
     with open(path, "r+b") as f:
@@ -51,9 +60,11 @@ elif how == "flip":
 elif how == "missing":
     with h5py.File(path, "r+") as f:
         del f["prototypes/counts"]
+    reseal(path)
 elif how == "version":
     with h5py.File(path, "r+") as f:
         f.attrs["format_version"] = 1
+    reseal(path)
 PY
 }
 
@@ -71,8 +82,8 @@ refused() {
   compare "$work/runs/$name/checkpoints/task_001.h5" "$full" 0
 }
 
-damage trunc truncate; refused trunc "not an HDF5 file or truncated"
-damage flip flip; refused flip "checksum mismatch in dataset 'adapters/task_1/block_0/a_k'"
+damage trunc truncate; refused trunc "damaged lorasub checkpoint: the file has .* bytes, its seal says"
+damage flip flip; refused flip "damaged lorasub checkpoint: whole-file checksum mismatch"
 damage missing missing; refused missing "missing dataset 'prototypes/counts'"
 damage version version; refused version "checkpoint format version 1, this lorasub"
 

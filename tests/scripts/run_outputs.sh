@@ -46,7 +46,7 @@ with h5py.File(path, "r") as f, open(path, "rb") as raw:
                 raw.seek(off); data = raw.read(obj.id.get_storage_size())
             assert zlib.crc32(data) == int(obj.attrs["crc32"]), f"crc mismatch in {name}"
     f.visititems(check)
-    assert f.attrs["format"] == "lorasub-checkpoint" and int(f.attrs["format_version"]) == 2
+    assert f.attrs["format"] == "lorasub-checkpoint" and int(f.attrs["format_version"]) == 3
     assert int(f.attrs["task"]) == 1 and int(f.attrs["task_done"]) == 1 and f.attrs["kind"] == "task_end"
     r, d, L = 3, 16, 2
     for s in range(2):
@@ -62,5 +62,10 @@ with h5py.File(path, "r") as f, open(path, "rb") as raw:
     assert M.shape == (2, 2) and math.isnan(M[0, 1]) and abs(M[1, 0] - R[1][0]) < 1e-9
     cfg = f["config_yaml"][()].decode()
     assert "name: out" in cfg and "dataset: synthetic" in cfg, cfg
+# The whole-file seal in the 512-byte user block, checked independently of lorasub.
+blob = open(path, "rb").read()
+seal = blob[:512].rstrip(b"\0").decode().splitlines()
+assert seal[0] == "LORASUB-SEAL 1" and seal[1] == f"bytes {len(blob)}", seal
+assert seal[2] == f"crc32 {zlib.crc32(blob[512:]):08x}", seal
 print("PASS: run directory and checkpoints complete;", f"A_last {res['A_last']:.2f}")
 PY

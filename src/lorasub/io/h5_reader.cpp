@@ -9,6 +9,7 @@
 #include "lorasub/core/error.h"
 #include "lorasub/io/h5_internal.h"
 #include "lorasub/io/h5file.h"
+#include "lorasub/io/file_seal.h"
 
 namespace lorasub::io {
 namespace {
@@ -39,11 +40,10 @@ std::string read_string_value(hid_t stored, const std::function<herr_t(hid_t, vo
 
 }  // namespace
 
-H5Reader::H5Reader(const std::string& path) : path_(path) {
+H5Reader::H5Reader(const std::string& path, const std::string& what) : path_(path) {
+  verify_seal(path, what);  // HDF5 never sees a damaged file
   std::lock_guard<std::recursive_mutex> hdf5_lock(detail::hdf5_mutex());
   detail::silence_hdf5_errors();
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) throw FormatError("'" + path + "': cannot open: " + std::strerror(errno));
   file_ = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   if (file_ < 0) {
     const std::string stack = detail::take_error_stack();

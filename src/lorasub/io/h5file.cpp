@@ -1,5 +1,6 @@
 // H5Writer and the helpers both HDF5 classes share.
 #include "lorasub/io/h5file.h"
+#include "lorasub/io/file_seal.h"
 
 #include <unistd.h>
 #include <zlib.h>
@@ -126,7 +127,9 @@ H5Writer::H5Writer(const std::string& path) : path_(path), tmp_(tmp_path_for(pat
   Handle fapl(LORASUB_H5(H5Pcreate(H5P_FILE_ACCESS), tmp_), H5Pclose);
   // The 1.8 format checksums superblock and object headers: metadata damage is caught too.
   LORASUB_H5(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_V18, H5F_LIBVER_LATEST), tmp_);
-  file_ = LORASUB_H5(H5Fcreate(tmp_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()), tmp_);
+  Handle fcpl(LORASUB_H5(H5Pcreate(H5P_FILE_CREATE), tmp_), H5Pclose);
+  LORASUB_H5(H5Pset_userblock(fcpl.get(), kSealBytes), tmp_);  // the seal goes there at commit
+  file_ = LORASUB_H5(H5Fcreate(tmp_.c_str(), H5F_ACC_TRUNC, fcpl.get(), fapl.get()), tmp_);
 }
 
 H5Writer::~H5Writer() {
@@ -237,6 +240,7 @@ void H5Writer::commit() {
   const herr_t rc = H5Fclose(file_);
   file_ = -1;
   LORASUB_H5(rc, tmp_);
+  seal_file(tmp_);
   publish_tmp(tmp_, path_);
   committed_ = true;
 }

@@ -71,10 +71,11 @@ class H5Writer {
 };
 
 // Every failure is a FormatError "'<path>': ..." (a missing or mistyped dataset, a
-// corrupt file, an HDF5 error while reading).
+// corrupt file, an HDF5 error while reading). The file's seal (io/file_seal.h) is
+// verified before HDF5 reads a byte of it; `what` names the kind of file in messages.
 class H5Reader {
  public:
-  explicit H5Reader(const std::string& path);
+  explicit H5Reader(const std::string& path, const std::string& what = "lorasub HDF5 file");
   ~H5Reader();
   H5Reader(H5Reader&& other) noexcept;
   H5Reader(const H5Reader&) = delete;

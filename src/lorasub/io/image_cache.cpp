@@ -1,4 +1,5 @@
 #include "lorasub/io/image_cache.h"
+#include "lorasub/io/file_seal.h"
 
 #include <unistd.h>
 
@@ -19,7 +20,7 @@ using detail::Handle;
 namespace {
 
 constexpr const char* kFormat = "lorasub-image-cache";
-constexpr int64_t kVersion = 1;
+constexpr int64_t kVersion = 2;  // 2: sealed (io/file_seal.h)
 constexpr hsize_t kChunk = 1 << 20;
 std::recursive_mutex& h5_mutex() { return detail::hdf5_mutex(); }
 
@@ -47,7 +48,9 @@ ImageCacheWriter::ImageCacheWriter(const std::string& path, const ImageCacheMeta
   impl_->meta = meta;
   Handle fapl(LORASUB_H5(H5Pcreate(H5P_FILE_ACCESS), impl_->tmp), H5Pclose);
   LORASUB_H5(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_V18, H5F_LIBVER_LATEST), impl_->tmp);
-  impl_->file = LORASUB_H5(H5Fcreate(impl_->tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()), impl_->tmp);
+  Handle fcpl(LORASUB_H5(H5Pcreate(H5P_FILE_CREATE), impl_->tmp), H5Pclose);
+  LORASUB_H5(H5Pset_userblock(fcpl.get(), kSealBytes), impl_->tmp);
+  impl_->file = LORASUB_H5(H5Fcreate(impl_->tmp.c_str(), H5F_ACC_TRUNC, fcpl.get(), fapl.get()), impl_->tmp);
 }
 
 ImageCacheWriter::~ImageCacheWriter() {
@@ -136,6 +139,7 @@ void ImageCacheWriter::commit() {
     impl_->file = -1;
     LORASUB_H5(rc, p);
   }
+  seal_file(impl_->tmp);
   publish_tmp(impl_->tmp, impl_->path);
   impl_->committed = true;
 }
@@ -162,7 +166,7 @@ ImageCacheReader::ImageCacheReader(const std::string& path) : impl_(new Impl) {
   impl_->path = path;
   {
     // Attributes and metadata through H5Reader (its checks and messages).
-    H5Reader r(path);
+    H5Reader r(path, "lorasub image cache");
     if (!r.has_attr("/", "format") || r.attr_string("/", "format") != kFormat)
       throw FormatError("'" + path + "': not a lorasub image cache (written by `lorasub prepare`)");
     if (r.attr_int("/", "format_version") != kVersion)

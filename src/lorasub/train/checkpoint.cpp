@@ -167,7 +167,7 @@ void write_checkpoint(const std::string& path, const Checkpoint& c) {
 }
 
 Checkpoint read_checkpoint(const std::string& path) {
-  io::H5Reader r(path);  // FormatError: not HDF5 / truncated
+  io::H5Reader r(path, "lorasub checkpoint");  // FormatError: damaged, not HDF5, truncated
   auto fail = [&](const std::string& what) { throw FormatError("'" + path + "': " + what); };
   if (!r.has_attr("/", "format") || r.attr_string("/", "format") != kCheckpointFormat)
     fail(std::string("not a lorasub checkpoint (root attribute 'format' is not '") + kCheckpointFormat + "')");
@@ -263,7 +263,7 @@ std::vector<Entry> checkpoint_entries(const std::string& dir) {
       if (!ends_with(name, ".h5") || name.find(".tmp-") != std::string::npos) continue;
       Entry en{dir + "/" + name};
       try {
-        io::H5Reader r(en.path);
+        io::H5Reader r(en.path, "lorasub checkpoint");
         en.step = r.attr_int("/", "global_step");
         en.done = r.attr_int("/", "task_done");
         en.readable = true;

@@ -13,7 +13,7 @@
 
 namespace lorasub::train {
 
-constexpr int64_t kCheckpointFormatVersion = 2;
+constexpr int64_t kCheckpointFormatVersion = 3;  // 3: sealed (io/file_seal.h)
 constexpr const char* kCheckpointFormat = "lorasub-checkpoint";
 
 // Where training stands: the next thing to do is batch `batch` of epoch `epoch` of

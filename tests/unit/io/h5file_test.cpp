@@ -1,4 +1,5 @@
 #include "lorasub/io/h5file.h"
+#include "lorasub/io/file_seal.h"
 
 #include <gtest/gtest.h>
 #include <hdf5.h>
@@ -188,11 +189,28 @@ void flip_byte(const std::string& path, uint64_t offset) {
   f.put(c);
 }
 
+TEST(H5File, AFlippedByteAnywhereIsCaughtByTheSealBeforeHdf5Reads) {
+  TempDir dir;
+  write_sample(dir / "c.h5");
+  H5Reader(dir / "c.h5").verify();
+  const auto size = std::filesystem::file_size(dir / "c.h5");
+  for (size_t at : {size_t{kSealBytes}, size_t{kSealBytes} + 30, static_cast<size_t>(size / 2), static_cast<size_t>(size - 1)}) {
+    flip_byte(dir / "c.h5", at);
+    EXPECT_CONTAINS(format_error([&] { H5Reader r(dir / "c.h5"); }),
+                    "'" + (dir / "c.h5") + "': damaged lorasub HDF5 file: whole-file checksum mismatch");
+    flip_byte(dir / "c.h5", at);  // back
+  }
+  EXPECT_NO_THROW(H5Reader(dir / "c.h5").verify());
+}
+
+// Behind the seal, each dataset's own CRC still names what is damaged (a file sealed
+// after its bytes went wrong, e.g. memory corruption before the write): flip, reseal.
 TEST(H5File, VerifyDetectsAFlippedDataByte) {
   TempDir dir;
   write_sample(dir / "c.h5");
   H5Reader(dir / "c.h5").verify();
   flip_byte(dir / "c.h5", data_offset(dir / "c.h5", "model/blocks/0/w") + 5);
+  seal_file(dir / "c.h5");
   H5Reader r(dir / "c.h5");
   EXPECT_NE(r.read_f32("model/blocks/0/w"), kWeights);  // HDF5 itself does not notice
   EXPECT_CONTAINS(format_error([&] { r.verify(); }),
@@ -203,20 +221,26 @@ TEST(H5File, VerifyDetectsAFlippedStringByte) {
   TempDir dir;
   write_sample(dir / "c.h5");
   flip_byte(dir / "c.h5", data_offset(dir / "c.h5", "config") + 2);
+  seal_file(dir / "c.h5");
   EXPECT_CONTAINS(format_error([&] { H5Reader(dir / "c.h5").verify(); }), "checksum mismatch in dataset 'config'");
 }
 
 TEST(H5File, MetadataDamageIsRefused) {
   TempDir dir;
   write_sample(dir / "c.h5");
-  flip_byte(dir / "c.h5", 30);  // inside the checksummed superblock (format 1.8+)
+  flip_byte(dir / "c.h5", kSealBytes + 30);  // inside the checksummed superblock (format 1.8+)
+  EXPECT_CONTAINS(format_error([&] { H5Reader r(dir / "c.h5"); }), "whole-file checksum mismatch");
+  seal_file(dir / "c.h5");  // HDF5's own superblock checksum is the next line of defence
   EXPECT_CONTAINS(format_error([&] { H5Reader r(dir / "c.h5"); }), "not an HDF5 file or truncated");
 }
 
 TEST(H5File, VerifyRefusesDatasetsWithoutChecksum) {
   TempDir dir;
   const std::string path = dir / "plain.h5";
-  const hid_t file = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  const hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
+  H5Pset_userblock(fcpl, kSealBytes);
+  const hid_t file = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl, H5P_DEFAULT);
+  H5Pclose(fcpl);
   const hsize_t dims[1] = {2};
   const hid_t space = H5Screate_simple(1, dims, nullptr);
   const hid_t dset = H5Dcreate2(file, "plain", H5T_IEEE_F32LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
@@ -225,6 +249,8 @@ TEST(H5File, VerifyRefusesDatasetsWithoutChecksum) {
   H5Dclose(dset);
   H5Sclose(space);
   H5Fclose(file);
+  EXPECT_CONTAINS(format_error([&] { H5Reader r(path); }), "an HDF5 file without lorasub's seal");
+  seal_file(path);
   H5Reader r(path);
   EXPECT_EQ(r.read_f32("plain"), (std::vector<float>{1.0f, 2.0f}));
   EXPECT_CONTAINS(format_error([&] { r.verify(); }), "'" + path + "': dataset 'plain' has no checksum");
@@ -238,11 +264,15 @@ TEST(H5File, TruncatedOrForeignFilesAreRefused) {
     w.write("big", {4096}, std::vector<float>(4096, 1.0f));
     w.commit();
   }
-  std::filesystem::resize_file(path, std::filesystem::file_size(path) / 2);
-  EXPECT_CONTAINS(format_error([&] { H5Reader r(path); }), "'" + path + "': not an HDF5 file or truncated");
+  const auto size = std::filesystem::file_size(path);
+  std::filesystem::resize_file(path, size / 2);
+  EXPECT_CONTAINS(format_error([&] { H5Reader r(path); }),
+                  "'" + path + "': damaged lorasub HDF5 file: the file has " + std::to_string(size / 2) +
+                      " bytes, its seal says " + std::to_string(size) + " (truncated or a torn write)");
   test::write_bytes(dir / "text.h5", "this is not HDF5\n");
-  EXPECT_CONTAINS(format_error([&] { H5Reader r(dir / "text.h5"); }), "not an HDF5 file or truncated");
+  EXPECT_CONTAINS(format_error([&] { H5Reader r(dir / "text.h5"); }), "not a lorasub HDF5 file (no seal, truncated?)");
   EXPECT_CONTAINS(format_error([&] { H5Reader r(dir / "absent.h5"); }), "cannot open: No such file");
+  EXPECT_CONTAINS(format_error([&] { H5Reader r(dir.path()); }), "is a directory, not a lorasub HDF5 file");
 }
 
 TEST(H5File, ReaderIsMovable) {

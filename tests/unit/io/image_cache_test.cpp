@@ -1,6 +1,7 @@
 // The image cache: images of different sizes round-trip exactly through the chunked
 // HDF5 file, reads are thread-safe, and a damaged image is refused by name.
 #include "lorasub/io/image_cache.h"
+#include "lorasub/io/file_seal.h"
 
 #include <gtest/gtest.h>
 
@@ -98,6 +99,14 @@ TEST(ImageCache, UncommittedLeavesNothingAndDamageIsNamed) {
   ASSERT_NE(at, std::string::npos);
   bytes[at + 100] ^= 0x01;
   std::ofstream(path, std::ios::binary) << bytes;
+  try {
+    ImageCacheReader damaged(path);
+    FAIL() << "a damaged cache was opened";
+  } catch (const FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("damaged lorasub image cache: whole-file checksum mismatch"), std::string::npos)
+        << e.what();
+  }
+  seal_file(path);  // behind the seal, each image's own CRC names the image
   ImageCacheReader r(path);
   std::vector<uint8_t> buf(32 * 32 * 3);
   try {
