@@ -32,6 +32,7 @@ packages=(
   libgtest-dev googletest
   dataset-fashion-mnist
   python3-h5py python3-numpy
+  clang libclang-rt-14-dev
 )
 if [ "$with_services" -eq 1 ]; then
   packages+=(slurmctld slurmd slurm-client munge prometheus)

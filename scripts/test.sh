@@ -3,7 +3,8 @@
 # and runs ctest (unit tests, MPI tests under mpirun -np 2, script tests).
 #
 # Usage: scripts/test.sh [CTEST ARGS...]   e.g. scripts/test.sh -L unit
-# Environment: LORASUB_SKIP_DEPS=1 skips the installer.
+# Without arguments it also runs scripts/fuzz.sh (every libFuzzer harness, 20 s each).
+# Environment: LORASUB_SKIP_DEPS=1 skips the installer; LORASUB_FUZZ_SECONDS (0: no fuzzing).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -13,4 +14,12 @@ start=$(date +%s)
 status=0
 ctest --preset release "$@" || status=$?
 echo "tests: $(( $(date +%s) - start )) s, ctest exit $status"
+# The whole suite (no ctest arguments) also fuzzes every parser of outside input for
+# LORASUB_FUZZ_SECONDS each (default 20; 0 skips), replaying every past finding first.
+fuzz_seconds="${LORASUB_FUZZ_SECONDS:-20}"
+if [ $# -eq 0 ] && [ "$fuzz_seconds" != 0 ]; then
+  start=$(date +%s)
+  scripts/fuzz.sh --seconds "$fuzz_seconds" || status=1
+  echo "fuzzing: $(( $(date +%s) - start )) s"
+fi
 exit $status

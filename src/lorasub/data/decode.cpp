@@ -17,8 +17,12 @@ namespace lorasub::data {
 
 namespace {
 
-// Refuse decompression bombs: 2^28 pixels (768 MiB as RGB) after scaling.
-constexpr int64_t kMaxPixels = int64_t{1} << 28;
+// Refuse decompression bombs before allocating: a decoder's output buffer (3 bytes a
+// pixel, 4 for CMYK) may not pass 256 MiB (89 megapixels of RGB) after scaling.
+constexpr int64_t kMaxDecodeBytes = int64_t{1} << 28;
+// Deflate expands at most 1032:1: a PNG whose raw image needs more than that of the
+// whole file (plus a margin for headers) cannot be what it declares.
+constexpr int64_t kMaxDeflateRatio = 1032;
 
 [[noreturn]] void fail(const std::string& name, const std::string& why) {
   throw FormatError(name + ": cannot decode image: " + why);
@@ -74,13 +78,14 @@ DecodedImage decode_jpeg(const uint8_t* data, size_t n, const std::string& name,
   }
   if (w <= 0 || h <= 0) fail(name, "JPEG has zero size");
   const auto [sh, sw] = jpeg_scaled_size(h, w, min_short_side);
-  if (sh * sw > kMaxPixels) {
-    fail(name, "JPEG too large to decode (" + std::to_string(w) + "x" + std::to_string(h) + ")");
+  const bool cmyk = colorspace == TJCS_CMYK || colorspace == TJCS_YCCK;
+  if (sh * sw * (cmyk ? 4 : 3) > kMaxDecodeBytes) {
+    fail(name, "JPEG too large to decode (" + std::to_string(w) + "x" + std::to_string(h) + (cmyk ? " CMYK" : "") +
+                   ": more than " + std::to_string(kMaxDecodeBytes >> 20) + " MiB decoded)");
   }
   DecodedImage img;
   img.height = sh;
   img.width = sw;
-  const bool cmyk = colorspace == TJCS_CMYK || colorspace == TJCS_YCCK;
   const int pf = cmyk ? TJPF_CMYK : TJPF_RGB;
   const int ps = cmyk ? 4 : 3;
   std::vector<uint8_t> buf(static_cast<size_t>(sh * sw * ps));
@@ -159,7 +164,11 @@ bool png_decode_raw(PngReadState& st, std::vector<uint8_t>& out, std::vector<png
   png_read_info(png, info);
   const png_uint_32 w = png_get_image_width(png, info);
   const png_uint_32 h = png_get_image_height(png, info);
-  if (static_cast<int64_t>(w) * h > kMaxPixels) png_error(png, "PNG too large to decode");
+  if (static_cast<int64_t>(w) * h * 3 > kMaxDecodeBytes) png_error(png, "PNG too large to decode (more than 256 MiB)");
+  // Raw rows (filter byte + packed samples, as stored) against what the file can hold.
+  if (static_cast<int64_t>(h) * (static_cast<int64_t>(png_get_rowbytes(png, info)) + 1) >
+      kMaxDeflateRatio * static_cast<int64_t>(st.n) + (int64_t{1} << 16))
+    png_error(png, "PNG declares more pixels than its compressed data can hold (truncated or forged header)");
   const int color = png_get_color_type(png, info);
   const int depth = png_get_bit_depth(png, info);
   if (color == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);

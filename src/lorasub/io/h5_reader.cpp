@@ -42,6 +42,8 @@ std::string read_string_value(hid_t stored, const std::function<herr_t(hid_t, vo
 
 H5Reader::H5Reader(const std::string& path, const std::string& what) : path_(path) {
   verify_seal(path, what);  // HDF5 never sees a damaged file
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0) file_bytes_ = static_cast<int64_t>(st.st_size);
   std::lock_guard<std::recursive_mutex> hdf5_lock(detail::hdf5_mutex());
   detail::silence_hdf5_errors();
   file_ = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
@@ -57,7 +59,8 @@ H5Reader::~H5Reader() {
 }
 
 H5Reader::H5Reader(H5Reader&& other) noexcept
-    : path_(std::move(other.path_)), file_(std::exchange(other.file_, -1)) {}
+    : path_(std::move(other.path_)), file_(std::exchange(other.file_, -1)), file_bytes_(other.file_bytes_) {}
+
 
 bool H5Reader::has(const std::string& name) const {
   std::lock_guard<std::recursive_mutex> hdf5_lock(detail::hdf5_mutex());
@@ -80,6 +83,18 @@ int64_t element_count(hid_t dset, const std::string& path) {
 
 }  // namespace
 
+size_t H5Reader::checked_bytes(int64_t dset, size_t elem_size, const std::string& name) const {
+  const int64_t n = element_count(dset, path_);
+  uint64_t bytes = 0;
+  if (n < 0 || __builtin_mul_overflow(static_cast<uint64_t>(n), static_cast<uint64_t>(elem_size), &bytes) ||
+      bytes > static_cast<uint64_t>(file_bytes_))
+    throw FormatError("'" + path_ + "': dataset '" + name + "' declares " + std::to_string(n) + " elements of " +
+                      std::to_string(elem_size) + " bytes, more than the file's " + std::to_string(file_bytes_) +
+                      " bytes");
+  return static_cast<size_t>(bytes);
+}
+
+
 std::vector<int64_t> H5Reader::shape(const std::string& name) const {
   std::lock_guard<std::recursive_mutex> hdf5_lock(detail::hdf5_mutex());
   Handle dset = open_dataset(file_, name, path_);
@@ -99,7 +114,7 @@ std::vector<T> H5Reader::read_numeric(const std::string& name, const char* type,
   if (stored_name != type) {
     throw FormatError("'" + path_ + "': dataset '" + name + "' holds " + stored_name + ", not " + type);
   }
-  std::vector<T> values(static_cast<size_t>(element_count(dset.get(), path_)));
+  std::vector<T> values(checked_bytes(dset.get(), sizeof(T), name) / sizeof(T));
   if (!values.empty()) {
     LORASUB_H5_READ(H5Dread(dset.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), path_);
   }
@@ -214,7 +229,7 @@ void H5Reader::verify() const {
     if (H5Tis_variable_str(stored.get()) > 0 || H5Tdetect_class(stored.get(), H5T_VLEN) > 0) {
       throw FormatError("'" + path_ + "': " + where + " is variable-length and cannot be checksummed");
     }
-    std::vector<unsigned char> raw(static_cast<size_t>(element_count(obj.get(), path_)) * H5Tget_size(stored.get()));
+    std::vector<unsigned char> raw(checked_bytes(obj.get(), H5Tget_size(stored.get()), name));
     if (!raw.empty()) {
       // Read in the stored type itself: no conversion, the bytes as they lie in the file.
       LORASUB_H5_READ(H5Dread(obj.get(), stored.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, raw.data()), path_);

@@ -109,6 +109,10 @@ class H5Reader {
 
   std::string path_;
   int64_t file_ = -1;  // hid_t
+  int64_t file_bytes_ = 0;  // no dataset can hold more (every allocation is checked against it)
+  // Bytes of dataset `dset` in elements of `elem_size`, refused (FormatError) when they
+  // overflow or exceed the file: what a dataset declares is never allocated blindly.
+  size_t checked_bytes(int64_t dset, size_t elem_size, const std::string& name) const;
 };
 
 }  // namespace lorasub::io

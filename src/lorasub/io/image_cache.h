@@ -42,7 +42,7 @@ class ImageCacheWriter {
 
 class ImageCacheReader {
  public:
-  // Throws FormatError naming the file when it is not a version-1 image cache.
+  // Throws FormatError naming the file when it is not a sealed version-2 image cache.
   explicit ImageCacheReader(const std::string& path);
   ~ImageCacheReader();
   struct Image {

@@ -1,6 +1,7 @@
 #include "lorasub/data/decode.h"
 
 #include <gtest/gtest.h>
+#include <zlib.h>
 
 #include <cstdlib>
 
@@ -242,6 +243,41 @@ TEST(Decode, BadFilesNameTheFileAndReason) {
   }
   testing::write_bytes(dir.file("bomb.jpg"), bomb, false);
   EXPECT_CONTAINS(message_of(dir.file("bomb.jpg")), "too large");
+
+  // Fuzzing: a tiny CMYK JPEG declaring 16384 x 16384 made the decoder allocate 1 GiB
+  // (the old cap counted pixels as 3 bytes), RGB 805 MB. Both are past the byte cap now,
+  // at full size (min_short_side 0) and refused from the header alone.
+  for (const int pf : {TJPF_CMYK, TJPF_RGB}) {
+    std::vector<uint8_t> big = testing::encode_jpeg(std::vector<uint8_t>(8 * 8 * (pf == TJPF_CMYK ? 4 : 3), 9), 8, 8, pf);
+    for (size_t i = 2; i + 8 < big.size(); ++i) {
+      if (big[i] == 0xFF && (big[i + 1] == 0xC0 || big[i + 1] == 0xC1)) {
+        big[i + 5] = 0x40, big[i + 6] = 0x00, big[i + 7] = 0x40, big[i + 8] = 0x00;  // 16384 x 16384
+        break;
+      }
+    }
+    try {
+      decode_image_bytes(big.data(), big.size(), "big.jpg", 0);
+      ADD_FAILURE() << "a 16384 x 16384 JPEG of " << big.size() << " bytes was decoded";
+    } catch (const FormatError& e) {
+      EXPECT_CONTAINS(e.what(), "too large to decode (16384x16384");
+    }
+  }
+
+  // A PNG whose header declares far more pixels than its compressed data can hold
+  // (deflate expands at most 1032:1) is refused before a row buffer is allocated.
+  testing::write_png(dir.file("small.png"), 4, 4, PNG_COLOR_TYPE_RGB, 8,
+                     testing::rgb_rows(testing::gradient_rgb(4, 4), 4, 4));
+  std::vector<uint8_t> forged = read_file_bytes(dir.file("small.png"));
+  // IHDR data at 16: width(4) height(4) ...; its CRC at 29 covers "IHDR" + 13 bytes.
+  for (int k : {16, 20}) forged[k] = 0x00, forged[k + 1] = 0x00, forged[k + 2] = 0x20, forged[k + 3] = 0x00;  // 8192
+  const uLong crc = crc32(crc32(0L, Z_NULL, 0), forged.data() + 12, 17);
+  for (int k = 0; k < 4; ++k) forged[29 + k] = static_cast<uint8_t>(crc >> (24 - 8 * k));
+  try {
+    decode_image_bytes(forged.data(), forged.size(), "forged.png", 0);
+    ADD_FAILURE() << "a forged 8192 x 8192 PNG was decoded";
+  } catch (const FormatError& e) {
+    EXPECT_CONTAINS(e.what(), "declares more pixels than its compressed data can hold");
+  }
 
   testing::write_bytes(dir.file("empty.png"), {}, false);
   EXPECT_CONTAINS(message_of(dir.file("empty.png")), "empty file");

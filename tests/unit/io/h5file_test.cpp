@@ -275,6 +275,35 @@ TEST(H5File, TruncatedOrForeignFilesAreRefused) {
   EXPECT_CONTAINS(format_error([&] { H5Reader r(dir.path()); }), "is a directory, not a lorasub HDF5 file");
 }
 
+// Fuzzing: a dataset's declared extent made read_numeric allocate 64 GiB and verify()
+// 12.8 GB (with an unchecked count x size product). Every read is bounded by the file.
+TEST(H5File, ADatasetDeclaringMoreThanTheFileHoldsIsRefusedBeforeAllocating) {
+  TempDir dir;
+  const std::string path = dir / "huge.h5";
+  const hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
+  H5Pset_userblock(fcpl, kSealBytes);
+  const hid_t file = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl, H5P_DEFAULT);
+  H5Pclose(fcpl);
+  const hsize_t dims[1] = {hsize_t{1} << 34};  // 16 Gi floats = 64 GiB, never written (late allocation)
+  const hid_t space = H5Screate_simple(1, dims, nullptr);
+  const hid_t dset = H5Dcreate2(file, "huge", H5T_IEEE_F32LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  const uint32_t crc = 0;
+  const hid_t scalar = H5Screate(H5S_SCALAR);
+  const hid_t attr = H5Acreate2(dset, "crc32", H5T_STD_U32LE, scalar, H5P_DEFAULT, H5P_DEFAULT);
+  H5Awrite(attr, H5T_NATIVE_UINT32, &crc);
+  H5Aclose(attr);
+  H5Sclose(scalar);
+  H5Dclose(dset);
+  H5Sclose(space);
+  H5Fclose(file);
+  seal_file(path);
+  ASSERT_LT(std::filesystem::file_size(path), 1u << 20);
+  H5Reader r(path);
+  EXPECT_CONTAINS(format_error([&] { r.read_f32("huge"); }),
+                  "dataset 'huge' declares 17179869184 elements of 4 bytes, more than the file's");
+  EXPECT_CONTAINS(format_error([&] { r.verify(); }), "dataset 'huge' declares 17179869184 elements");
+}
+
 TEST(H5File, ReaderIsMovable) {
   TempDir dir;
   write_sample(dir / "c.h5");
