@@ -10,7 +10,8 @@
 #   LORASUB_BIN   the lorasub binary (default: $LORASUB_ROOT/build/lorasub)
 #   LORASUB_CPU=1 CPU ranks: no GPU binding, train.device=cpu, dist.backend=mpi
 #   LORASUB_NO_REQUEUE=1  exit with lorasub's code instead of requeueing
-# Exit status: lorasub's (0 done; 75/76 only when not requeued).
+# Exit status: lorasub's (0 done; 75/76/138/143 only when not requeued). Sourced by the
+# sbatch templates (their trap catches a signal that comes before this script's own).
 set -uo pipefail
 root="${LORASUB_ROOT:-${SLURM_SUBMIT_DIR:-$(pwd)}}"
 bin="${LORASUB_BIN:-$root/build/lorasub}"
@@ -32,13 +33,22 @@ forward() {
 }
 trap 'forward USR1' USR1
 trap 'forward TERM' TERM
+# A signal that came before these traps (the sbatch template recorded it) is passed on now.
+if [ -n "${LORASUB_EARLY_SIGNAL:-}" ]; then
+  echo "=== $(date -u +%FT%TZ) SIG$LORASUB_EARLY_SIGNAL came as the job started"
+  forward "$LORASUB_EARLY_SIGNAL"
+fi
 while :; do
   wait "$step"; rc=$?
   kill -0 "$step" 2>/dev/null || break
 done
 trap - USR1 TERM
 echo "=== $(date -u +%FT%TZ) lorasub exited with $rc"
-if { [ "$rc" -eq 75 ] || [ "$rc" -eq 76 ]; } && [ -n "${SLURM_JOB_ID:-}" ] && [ "${LORASUB_NO_REQUEUE:-0}" != 1 ]; then
+# 75: stopped and checkpointed; 76: forced stop, the previous checkpoint intact; 138/143:
+# killed by the forwarded USR1/TERM before lorasub could trap it (it was still starting),
+# so nothing was written since the previous checkpoint: all continue with --resume auto.
+case "$rc" in 75|76|138|143) stopped=1 ;; *) stopped=0 ;; esac
+if [ "$stopped" = 1 ] && [ -n "${SLURM_JOB_ID:-}" ] && [ "${LORASUB_NO_REQUEUE:-0}" != 1 ]; then
   echo "=== requeueing job $SLURM_JOB_ID; it continues with --resume auto"
   scontrol requeue "$SLURM_JOB_ID" && exit 0
   echo "=== scontrol requeue failed (is the job --requeue / JobRequeue=1?)" >&2

@@ -77,6 +77,9 @@ int run_pretrain(const Config& cfg, const dist::World& w, dist::Communicator& co
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A stop signal (Slurm's --signal, preemption, Ctrl-C) may come while MPI, the data
+  // and the backbone load: from the first instruction on it is an orderly stop.
+  if (argc > 1 && std::string(argv[1]) == "train") train::install_stop_handlers(120);
   dist::MpiRuntime mpi(&argc, &argv);
   const dist::World& world = mpi.world();
   CLI::App app{"lorasub: exemplar-free continual learning with LoRA subtraction (LoRA-/DRS)"};
@@ -160,9 +163,7 @@ int main(int argc, char** argv) {
     if (world.is_root()) std::fprintf(stderr, "lorasub: config error: %s\n", e.what());
     return lorasub::kExitUsage;  // every rank sees the same error: exit without aborting
   }
-  // A stop signal (Slurm's --signal, preemption, Ctrl-C) can come while the data and the
-  // backbone load: from here on it is an orderly stop, never a kill by the default action.
-  if (train_cmd->parsed()) train::install_stop_handlers(cfg.ckpt.stop_deadline_seconds);
+  if (train_cmd->parsed()) train::install_stop_handlers(cfg.ckpt.stop_deadline_seconds);  // its deadline
   try {
     std::string threads_warning;
     at::set_num_threads(dist::threads_per_rank(static_cast<int>(cfg.train.threads), world, &threads_warning));

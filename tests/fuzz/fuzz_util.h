@@ -11,6 +11,14 @@
 #include <filesystem>
 #include <string>
 
+#include "lorasub/core/error.h"
+
+// What a parser may throw for bad input: a FormatError or ConfigError naming the file or
+// key. Anything else (a YAML, std::out_of_range or bad_alloc escaping a parser) is a
+// finding: it propagates, and libFuzzer reports the input.
+#define LORASUB_FUZZ_BAD_INPUT_IS_FINE \
+  catch (const lorasub::FormatError&) {} catch (const lorasub::ConfigError&) {}
+
 namespace lorasub::fuzz {
 
 inline const std::string& scratch() {

@@ -41,7 +41,9 @@ tiny first --overwrite --resume auto; expect_rc 2 $? "--overwrite with --resume"
 run 2 train -c "$cfg" --set "run.dir=$work/runs" --set run.name=busy --set data.synthetic_per_class=400 \
   --set train.init_epochs=40 >"$work/busy-a.out" 2>"$work/busy-a.err" &
 a=$!
-wait_for "$work/busy-a.out" "epoch 1/" || { echo "FAIL: the first run did not start"; fail=1; }
+# It holds the lock once its pid is in the lock file (before its first step).
+for _ in $(seq 3000); do [ -s "$work/runs/busy/.lock" ] && break; sleep 0.1; done
+[ -s "$work/runs/busy/.lock" ] || { echo "FAIL: the first run did not take its run directory in 300 s"; fail=1; }
 tiny busy --resume auto; expect_rc 2 $? "a second lorasub on a run directory in use"
 expect_in "$work/busy.err" "run directory '$work/runs/busy' is in use by another lorasub (pid [0-9]*)" "busy: names the holder"
 kill -TERM "$a" 2>/dev/null; wait "$a" 2>/dev/null
