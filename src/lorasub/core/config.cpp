@@ -12,10 +12,12 @@
 #include <cstring>
 #include <memory>
 #include <set>
+#include <sstream>
 #include <system_error>
 
 #include "lorasub/core/config_schema.h"
 #include "lorasub/core/error.h"
+#include "lorasub/core/yaml_text.h"
 
 namespace lorasub {
 namespace {
@@ -240,16 +242,14 @@ void apply_document(Config& cfg, const YAML::Node& root, const std::string& orig
 }
 
 YAML::Node load_yaml(const std::string& text, const std::string& origin) {
-  std::vector<YAML::Node> docs;
+  if (const size_t line = second_document_line(text))
+    fail(origin + ":" + std::to_string(line) + ": a second YAML document ('---'); a config is one document: merge "
+         "them or remove the separator");
   try {
-    docs = YAML::LoadAll(text);
+    return YAML::Load(text);
   } catch (const YAML::Exception& e) {
     fail(where(origin, e.mark) + ": YAML syntax error: " + e.msg);
   }
-  if (docs.size() > 1)
-    fail(where(origin, docs[1].Mark()) + ": a second YAML document ('---'); a config is one document: merge them "
-         "or remove the separator");
-  return docs.empty() ? YAML::Node() : docs[0];
 }
 
 std::string trim(const std::string& s) {

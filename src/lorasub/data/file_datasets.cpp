@@ -128,6 +128,8 @@ FileList read_imagenet_r_split(const std::string& root, const std::string& yaml_
   } catch (const std::exception& e) {
     throw FormatError(yaml_path + ": cannot read ImageNet-R split file: " + e.what());
   }
+  // operator[] on a scalar or sequence throws yaml-cpp's BadSubscript: check the shape first.
+  if (!doc.IsMap()) throw FormatError(yaml_path + ": an ImageNet-R split file is a map with 'data' and 'targets'");
   const YAML::Node data = doc["data"], targets = doc["targets"];
   if (!data || !data.IsSequence() || !targets || !targets.IsSequence()) {
     throw FormatError(yaml_path + ": an ImageNet-R split file needs sequences 'data' and 'targets'");

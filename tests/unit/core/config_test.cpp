@@ -195,7 +195,10 @@ TEST(Config, AFileThatSetsNothingIsRefused) {
 
 TEST(Config, ASecondYamlDocumentIsRefused) {
   EXPECT_TRUE(Has(parse_error("train:\n  batch_size: 4\n---\ntrain:\n  batch_size: 8\n"),
-                  "a second YAML document ('---')"));
+                  "t.yaml:3: a second YAML document ('---')"));
+  EXPECT_TRUE(Has(parse_error("train:\n  batch_size: 4\n...\n# done\ndrs: {energy: 0.5}\n"), "t.yaml:5: a second YAML document"));
+  // One document, with its optional markers, is fine.
+  EXPECT_EQ(parse_config("# c\n---\ntrain:\n  batch_size: 4\n...\n", "t").train.batch_size, 4);
 }
 
 TEST(Config, UnknownKeySuggestsNearest) {

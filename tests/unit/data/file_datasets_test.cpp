@@ -194,6 +194,10 @@ TEST(ImageNetR, SplitFileErrors) {
   EXPECT_CONTAINS(split_error(root.string(), dir.file("wnid.yaml")), "class 'n99'");
   std::ofstream(dir.file("map.yaml")) << "data: [{a: 1}]\ntargets: [0]\n";
   EXPECT_CONTAINS(split_error(root.string(), dir.file("map.yaml")), "entry 0 is not a path");
+  std::ofstream(dir.file("scalar.yaml")) << "just a string\n";  // fuzzing: escaped as YAML::BadSubscript
+  EXPECT_CONTAINS(split_error(root.string(), dir.file("scalar.yaml")), "is a map with 'data' and 'targets'");
+  std::ofstream(dir.file("list.yaml")) << "- data\n- targets\n";
+  EXPECT_CONTAINS(split_error(root.string(), dir.file("list.yaml")), "is a map with 'data' and 'targets'");
   std::ofstream(dir.file("keys.yaml")) << "paths: [n01/img_0.jpg]\n";
   EXPECT_CONTAINS(split_error(root.string(), dir.file("keys.yaml")), "'data' and 'targets'");
   EXPECT_CONTAINS(split_error(root.string(), dir.file("absent.yaml")), "absent.yaml");
