@@ -132,6 +132,7 @@ ImageSet read_idx(const std::string& images_path, const std::string& labels_path
                           std::to_string(dims[2]));
   }
   const uint64_t n = dims[0];
+  if (n == 0) fail(images_path, "holds no images (an IDX header with a count of 0)");
   ImageSet set;
   set.height = dims[1];
   set.width = dims[2];

@@ -6,6 +6,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "lorasub/core/error.h"
@@ -39,17 +40,30 @@ std::string take_error_stack() {
   std::vector<std::string> lines;
   H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, collect_error, &lines);
   H5Eclear2(H5E_DEFAULT);
-  // The outermost call and the innermost causes say the most; the middle is plumbing.
-  if (lines.size() > 4) lines.erase(lines.begin() + 1, lines.end() - 3);
-  std::string text;
-  for (const std::string& line : lines) text += (text.empty() ? "" : "; ") + line;
-  return text;
+  // The cause in a few words: the system's error when HDF5 saw one (its stacks bury it as
+  // "..., errno = 28, error message = 'No space left on device', ..."), else the
+  // innermost description without HDF5's "time = ..." details.
+  for (const std::string& line : lines) {
+    const auto at = line.find("error message = '");
+    if (at == std::string::npos) continue;
+    const auto from = at + 17, to = line.find('\'', from);
+    return line.substr(from, to == std::string::npos ? std::string::npos : to - from);
+  }
+  if (lines.empty()) return "";
+  std::string inner = lines.back();
+  const auto details = inner.find(": time =");
+  return details == std::string::npos ? inner : inner.substr(0, details);
 }
 
 void throw_h5(const char* call, const char* file, int line, const std::string& path, bool format_error) {
-  const std::string stack = take_error_stack();
-  const std::string msg = "'" + path + "': HDF5 call " + call + " failed at " + file + ":" + std::to_string(line) +
-                          (stack.empty() ? "" : " (" + stack + ")");
+  const std::string cause = take_error_stack();
+  const std::string fn(call, std::find(call, call + std::strlen(call), '('));
+  const char* slash = std::strrchr(file, '/');
+  const std::string source = slash ? slash + 1 : file;
+  // One line: the file, what failed and why; the call and source line for a bug report.
+  const std::string msg = "'" + path + "': " + (format_error ? "cannot read: " : "cannot write: ") +
+                          (cause.empty() ? "HDF5 error" : cause) + " (" + fn + " at " + source + ":" +
+                          std::to_string(line) + ")";
   if (format_error) throw FormatError(msg);
   throw std::runtime_error(msg);
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -101,6 +102,10 @@ void convert(const std::string& dtype, const unsigned char* src, size_t n, float
 
 // Reads the whole file; throws FormatError on any I/O problem.
 std::string read_all(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))  // ifstream opens a directory and fails on read
+    throw FormatError("'" + path + "' is a directory, not a safetensors file (model.weights names the file, "
+                      "e.g. '" + path + "/model.safetensors')");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw FormatError("'" + path + "': cannot open: " + std::strerror(errno));
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

@@ -53,7 +53,14 @@ void Learner::restore(const LearnerState& s) {
     fail("expected adapters and heads of " + std::to_string(s.task + 1) + " tasks");
   if (!s.prototypes.defined() || s.prototypes.size(0) != plan_.num_classes() || s.prototypes.size(1) != shape.dim)
     fail("prototypes must be classes x d");
-  if (static_cast<int64_t>(s.kept_dims.size()) != shape.depth) fail("kept_dims must have one entry per block");
+  // The model's shape cannot change under a checkpoint (not even with --allow-config-change).
+  const auto& a0 = s.adapters.front().blocks;
+  if (static_cast<int64_t>(a0.size()) != shape.depth || static_cast<int64_t>(s.kept_dims.size()) != shape.depth)
+    fail("its adapters are for " + std::to_string(a0.size()) + " blocks, model.depth is " + std::to_string(shape.depth) +
+         " (a run cannot continue on another backbone shape)");
+  if (a0.front().a_k.dim() != 2 || a0.front().a_k.size(1) != shape.dim)
+    fail("its adapters are for width " + std::to_string(a0.front().a_k.dim() == 2 ? a0.front().a_k.size(1) : -1) +
+         ", model.dim is " + std::to_string(shape.dim) + " (a run cannot continue on another backbone shape)");
   bank_.clear();
   for (int64_t t = 0; t <= s.task; ++t) {
     model::TaskAdapters ta;

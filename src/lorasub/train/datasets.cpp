@@ -242,6 +242,12 @@ int64_t prepare_cache(const Config& cfg, const std::string& output) {
     throw ConfigError("lorasub prepare caches decoded images of imagenet-r or domainnet; data.dataset is " + d.dataset);
   if (d.root.empty() || !is_dir(d.root))
     throw ConfigError("dataset '" + d.dataset + "': directory '" + d.root + "' does not exist (set data.root)");
+  // The output's place is checked before hours of decoding, not after.
+  const auto slash = output.find_last_of('/');
+  const std::string parent = slash == std::string::npos ? "." : (slash == 0 ? "/" : output.substr(0, slash));
+  if (!is_dir(parent))
+    throw ConfigError("lorasub prepare: cannot write '" + output + "': directory '" + parent + "' does not exist");
+  if (is_dir(output)) throw ConfigError("lorasub prepare: '" + output + "' is a directory; give a file name");
   // The same listing and split as training sees (open_real_dataset), without decoding.
   const data::RealDataset real = data::open_real_dataset(real_options(d.dataset, d.root, d, cfg.model.image_size));
   data::TrainTest lists;

@@ -127,6 +127,14 @@ TEST_P(ReadIdx, ZeroImageSize) {
   EXPECT_CONTAINS(msg, "bad image size 0x4");
 }
 
+TEST_P(ReadIdx, ZeroImagesIsRefusedNamingTheFile) {  // was "num_classes must be >= 1" much later
+  write_bytes(images, idx_images(0, 28, 28, {}), gz());
+  write_bytes(labels, idx_labels({}), gz());
+  const std::string msg = idx_error(images, labels);
+  EXPECT_CONTAINS(msg, images);
+  EXPECT_CONTAINS(msg, "holds no images");
+}
+
 TEST_P(ReadIdx, HugeClaimedCountIsTruncatedNotBadAlloc) {
   write_bytes(images, idx_images(0xffffffffu, 28, 28, iota_bytes(100)), gz());
   write_bytes(labels, idx_labels({1}), gz());
