@@ -11,7 +11,8 @@
 # starve its threads), the root permission variables when run as root, and
 # LORASUB_PROGRESS from this script's own stdout (mpirun hands rank 0 a pty even when
 # the output goes to a file, so the rank cannot tell by itself).
-# The exit status is lorasub's: 0 ok, 1 runtime failure, 2 bad config or command line.
+# The exit status is lorasub's: 0 ok, 1 runtime failure, 2 bad config or command line,
+# 75 stopped by Ctrl-C/TERM with a checkpoint, 76 stopped at once by a second one.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -40,5 +41,29 @@ fi
 if [ "$(id -u)" -eq 0 ]; then
   export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 fi
-exec mpirun -np "$ranks" --oversubscribe --bind-to none -x LORASUB_PROGRESS \
-  ${LORASUB_DATA_CACHE:+-x LORASUB_DATA_CACHE} "$bin" "$@"
+# mpirun runs in its own session: Ctrl-C and TERM reach this script only (mpirun itself
+# would abort the job on them and exit 1 after the ranks checkpointed). The first one is
+# passed to the ranks as USR1: they agree on a step, checkpoint and exit 75; a second
+# makes them exit at once (76, the last good checkpoint intact). This script exits with
+# the ranks' code.
+setsid mpirun -np "$ranks" --oversubscribe --bind-to none -x LORASUB_PROGRESS \
+  ${LORASUB_DATA_CACHE:+-x LORASUB_DATA_CACHE} "$bin" "$@" &
+mp=$!
+stops=0
+stop() {
+  stops=$((stops + 1))
+  if [ "$stops" -eq 1 ]; then
+    echo "mpirun.sh: SIG$1: the ranks stop at the next step and checkpoint (send it again to exit at once)" >&2
+  else
+    echo "mpirun.sh: SIG$1 again: the ranks exit now" >&2
+  fi
+  kill -USR1 "$mp" 2>/dev/null
+}
+trap 'stop INT' INT
+trap 'stop TERM' TERM
+while :; do
+  rc=0
+  wait "$mp" || rc=$?   # a trapped signal ends `wait` early (set -e must not end us)
+  kill -0 "$mp" 2>/dev/null || break
+done
+exit "$rc"

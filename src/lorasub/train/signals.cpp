@@ -15,7 +15,7 @@ namespace lorasub::train {
 namespace {
 
 volatile sig_atomic_t g_signal = 0;       // first stop signal
-volatile sig_atomic_t g_count = 0;        // SIGTERM/SIGINT seen
+volatile sig_atomic_t g_count = 0;        // stop signals seen (USR1, TERM, INT)
 std::atomic<double> g_deadline{0.0};
 std::atomic<bool> g_installed{false};
 
@@ -26,12 +26,12 @@ void say(const char* msg) {
 }
 
 void on_signal(int sig) {
-  if (sig == SIGTERM || sig == SIGINT) {
-    g_count = g_count + 1;
-    if (g_count >= 2) {
-      say("lorasub: second stop signal: exiting now (the last good checkpoint is intact)\n");
-      _exit(kExitForced);
-    }
+  // Any second stop signal (a second Ctrl-C, Slurm's TERM at the limit after its USR1)
+  // means there is no time for the agreed stop: exit now.
+  g_count = g_count + 1;
+  if (g_count >= 2) {
+    say("lorasub: second stop signal: exiting now (the last good checkpoint is intact)\n");
+    _exit(kExitForced);
   }
   if (g_signal == 0) {
     g_signal = sig;
