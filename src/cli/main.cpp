@@ -87,6 +87,15 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("lorasub ") + LORASUB_VERSION);
   app.footer("Config keys: lorasub --help-config lists every key with its type, default and meaning.\n"
              "Exit codes: 0 ok, 1 runtime failure, 2 bad config or command line; train --help lists 3, 75 and 76.");
+  if (argc > 1 && argv[1][0] != '-') {
+    const std::string sub = argv[1];
+    if (sub != "train" && sub != "pretrain" && sub != "prepare" && sub != "inspect" && sub != "bench") {
+      if (world.is_root())
+        std::fprintf(stderr, "lorasub: unknown subcommand '%s' (one of: train, pretrain, prepare, inspect, bench; "
+                             "lorasub --help)\n", sub.c_str());
+      return lorasub::kExitUsage;
+    }
+  }
   for (int i = 1; i < argc; ++i) {
     if (std::string(argv[i]) == "--help-config") {
       if (world.is_root()) std::printf("%s", lorasub::describe_config().c_str());

@@ -1,5 +1,8 @@
 #include "lorasub/obs/metrics.h"
 
+#include <cerrno>
+#include <cstring>
+
 #include <prometheus/collectable.h>
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
@@ -305,8 +308,11 @@ FileSdTargets::FileSdTargets(const std::string& dir, const std::string& run, con
     out << json(run, targets);
     out.flush();
     if (!out) {
+      const int err = errno;
       std::remove(tmp.c_str());
-      throw std::runtime_error("metrics: cannot write the file_sd target file '" + tmp + "'");
+      // A path that is not a writable directory is a bad metrics.file_sd_dir: exit 2.
+      throw ConfigError("metrics.file_sd_dir '" + dir + "': cannot write the file_sd target file there (" +
+                        std::strerror(err ? err : EIO) + ")");
     }
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {

@@ -1,5 +1,7 @@
 #include "lorasub/train/trainer.h"
 
+#include <unistd.h>
+
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
@@ -68,7 +70,17 @@ Trainer::Trainer(const Config& cfg, const dist::World& world, dist::Communicator
   start_metrics();
 }
 
-Trainer::~Trainer() = default;
+Trainer::~Trainer() {
+  // A run that failed before writing anything leaves no run directory behind.
+  if (!lock_ || !created_run_dir_) return;
+  const io::RunDir dir(cfg_.run.dir, cfg_.run.name);
+  if (!io::run_outputs(dir.path()).empty()) return;
+  io::remove_stale_temporaries(dir.path());
+  lock_.reset();
+  std::remove((dir.path() + "/.lock").c_str());
+  ::rmdir(dir.checkpoints_dir().c_str());  // only when empty
+  ::rmdir(dir.path().c_str());
+}
 
 void Trainer::start_metrics() {
   if (!cfg_.metrics.enabled) return;

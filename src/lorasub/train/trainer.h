@@ -119,6 +119,7 @@ class Trainer {
   std::chrono::steady_clock::time_point run_start_ = std::chrono::steady_clock::now();
   double last_ckpt_time_ = 0;         // steady seconds of the last checkpoint (rank 0)
   bool claimed_ = false;              // claim_run_dir done
+  bool created_run_dir_ = false;      // rank 0 made the run directory (removed again if the run wrote nothing)
   std::unique_ptr<io::RunLock> lock_; // rank 0: the run directory's lock, held for the run
   obs::Metrics metrics_;              // a null object unless metrics.enabled
   obs::FileSdTargets file_sd_;        // rank 0: removed when the trainer goes

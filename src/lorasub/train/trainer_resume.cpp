@@ -2,6 +2,10 @@
 // checkpoint (--resume auto | PATH), on every rank.
 #include <nlohmann/json.hpp>
 
+#include <unistd.h>
+
+#include <optional>
+
 #include "lorasub/core/error.h"
 #include "lorasub/io/run_dir.h"
 #include "lorasub/train/checkpoint.h"
@@ -14,6 +18,7 @@ void Trainer::claim_run_dir(const ResumeRequest& req) {
   claimed_ = true;
   if (!world_.is_root()) return;
   const io::RunDir dir(cfg_.run.dir, cfg_.run.name);  // refuses an empty name or ".."
+  created_run_dir_ = ::access(dir.path().c_str(), F_OK) != 0;
   lock_ = std::make_unique<io::RunLock>(dir.path());
   io::make_dirs(dir.checkpoints_dir());
   io::remove_stale_temporaries(dir.path());  // writers that died; nobody else writes here
@@ -35,8 +40,10 @@ void Trainer::claim_run_dir(const ResumeRequest& req) {
 }
 
 std::string Trainer::resume(const ResumeRequest& req) {
-  claim_run_dir(req);
-  if (req.from.empty()) return "";
+  if (req.from.empty()) {
+    claim_run_dir(req);
+    return "";
+  }
   const std::string dir = io::RunDir(cfg_.run.dir, cfg_.run.name).checkpoints_dir();
   auto say = [&](const std::string& text) { Progress::line(world_.is_root(), "lorasub: " + text); };
   // Refuses a checkpoint this run cannot continue from; returns whether the config changed.
@@ -57,6 +64,18 @@ std::string Trainer::resume(const ResumeRequest& req) {
                         "config's");
     return changed;
   };
+  // A named checkpoint is read and checked before the run directory is taken: a bad one
+  // leaves no new run directory behind.
+  std::optional<Checkpoint> named;
+  if (req.from != "auto") {
+    try {
+      named = read_checkpoint(req.from);
+    } catch (const std::exception& e) {
+      throw ConfigError(std::string("cannot resume: ") + e.what());
+    }
+    check(*named, req.from);
+  }
+  claim_run_dir(req);
   std::vector<std::string> candidates;
   if (req.from == "auto") {
     candidates = list_checkpoints(dir);
@@ -70,7 +89,7 @@ std::string Trainer::resume(const ResumeRequest& req) {
   for (const std::string& path : candidates) {
     Checkpoint c;
     try {
-      c = read_checkpoint(path);
+      c = named ? std::move(*named) : read_checkpoint(path);
     } catch (const std::exception& e) {
       // A damaged file: --resume auto falls back to the previous good one (invariant 4).
       if (req.from != "auto") throw ConfigError(std::string("cannot resume: ") + e.what());
