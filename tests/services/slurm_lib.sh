@@ -47,6 +47,11 @@ SlurmctldLogFile=$d/log/slurmctld.log
 SlurmdLogFile=$d/log/slurmd.log
 ReturnToService=2
 MinJobAge=600
+# Backfill every second (default 30 s): a job backfill starts keeps the end time it planned
+# for it up to one interval earlier, so --signal can come that much early; a requeued job
+# started 24 s late got job B's USR1 0.4 s after it started, before its batch shell could
+# trap it, and died by it (WTERMSIG 10).
+SchedulerParameters=bf_interval=1
 KillWait=30
 InactiveLimit=0
 NodeName=$host NodeAddr=127.0.0.1 CPUs=$(nproc) RealMemory=$mem State=UNKNOWN
