@@ -1,0 +1,110 @@
+// The comparison part of a report over several runs: one row per group of repeated
+// runs (stats.h: group_runs) with mean +- sample std, and every run's curves overlaid.
+#include <sstream>
+
+#include "lorasub/report/html.h"
+#include "lorasub/report/sections.h"
+#include "lorasub/report/stats.h"
+#include "lorasub/report/svg.h"
+
+namespace lorasub::report {
+namespace {
+
+std::string mean_std(const std::vector<double>& x) {
+  return fixed(mean(x), 2) + " &plusmn; " + fixed(sample_std(x), 2);
+}
+
+std::string swatch(const std::string& color) {
+  return "<span class=\"swatch\" style=\"background:" + color + "\"></span>";
+}
+
+std::string group_table(const std::vector<RunData>& runs, const std::vector<Group>& groups) {
+  std::ostringstream o;
+  o << "<table class=\"compare\"><tr><th>group</th><th>n</th><th>A_last</th><th>A_avg</th><th>forgetting</th>"
+       "<th>train images/s</th><th>runs</th></tr>";
+  for (size_t g = 0; g < groups.size(); ++g) {
+    std::vector<double> last, avg, forget, speed;
+    std::string names;
+    for (size_t i : groups[g].runs) {
+      last.push_back(runs[i].a_last);
+      avg.push_back(runs[i].a_avg);
+      forget.push_back(runs[i].forgetting);
+      speed.push_back(runs[i].train_images_per_second);
+      names += (names.empty() ? "" : ", ") + escape(runs[i].run.empty() ? runs[i].dir : runs[i].run);
+    }
+    o << "<tr><td>" << swatch(palette(g)) << escape(groups[g].label) << "</td><td>" << groups[g].runs.size()
+      << "</td><td>" << mean_std(last) << "</td><td>" << mean_std(avg) << "</td><td>" << mean_std(forget)
+      << "</td><td>" << fixed(mean(speed), 0) << "</td><td>" << names << "</td></tr>";
+  }
+  o << "</table><p class=\"note\">mean &plusmn; sample standard deviation (n &minus; 1) over the runs of a group; "
+       "&ndash; with one run. A group is the runs of one method whose configs differ only in bookkeeping "
+       "(seed, names, paths, threads, checkpoints, metrics); keys that set a method's groups apart are in "
+       "the label.</p>";
+  return o.str();
+}
+
+// The group index of every run.
+std::vector<size_t> group_of(const std::vector<RunData>& runs, const std::vector<Group>& groups) {
+  std::vector<size_t> out(runs.size(), 0);
+  for (size_t g = 0; g < groups.size(); ++g)
+    for (size_t i : groups[g].runs) out[i] = g;
+  return out;
+}
+
+LegendEntries group_legend(const std::vector<Group>& groups) {
+  LegendEntries legend;
+  for (size_t g = 0; g < groups.size(); ++g) legend.emplace_back(groups[g].label, palette(g));
+  return legend;
+}
+
+std::string overlay_a_t(const std::vector<RunData>& runs, const std::vector<Group>& groups) {
+  const std::vector<size_t> of = group_of(runs, groups);
+  LineChart c;
+  c.plot = "compare-a-t";
+  c.x_label = "after task";
+  c.y_label = "A_t (%)";
+  c.y_min = 0;
+  c.y_max = 100;
+  c.legend = group_legend(groups);
+  for (size_t i = 0; i < runs.size(); ++i) {
+    LineSeries s{runs[i].run.empty() ? runs[i].dir : runs[i].run, palette(of[i]), {}, {}};
+    for (size_t t = 0; t < runs[i].tasks.size(); ++t) {
+      s.x.push_back(static_cast<double>(t + 1));
+      s.y.push_back(runs[i].tasks[t].overall);
+    }
+    c.series.push_back(s);
+  }
+  return figure("A_t of every run, colored by group", render(c));
+}
+
+std::string overlay_throughput(const std::vector<RunData>& runs, const std::vector<Group>& groups) {
+  const std::vector<size_t> of = group_of(runs, groups);
+  BarChart c;
+  c.plot = "compare-throughput";
+  c.x_label = "run";
+  c.y_label = "train images/s";
+  c.decimals = 0;
+  c.legend = group_legend(groups);
+  BarSeries s{"", palette(0), {}, {}};
+  for (size_t i = 0; i < runs.size(); ++i) {
+    c.categories.push_back(runs[i].run.empty() ? runs[i].dir : runs[i].run);
+    s.values.push_back(runs[i].train_images_per_second);
+    s.colors.push_back(palette(of[i]));
+  }
+  c.series.push_back(s);
+  return figure("Train throughput of every run", render(c));
+}
+
+}  // namespace
+
+std::string compare_section(const std::vector<RunData>& runs) {
+  const std::vector<Group> groups = group_runs(runs);
+  std::ostringstream o;
+  o << "<section class=\"comparison\" id=\"comparison\"><h2>Comparison: " << runs.size() << " runs, "
+    << groups.size() << (groups.size() == 1 ? " group" : " groups") << "</h2>\n"
+    << group_table(runs, groups) << "<div class=\"plots\">\n"
+    << overlay_a_t(runs, groups) << overlay_throughput(runs, groups) << "</div></section>\n";
+  return o.str();
+}
+
+}  // namespace lorasub::report
