@@ -33,6 +33,7 @@ packages=(
   dataset-fashion-mnist
   python3-h5py python3-numpy
   clang libclang-rt-14-dev
+  chromium  # the report test loads report.html in a real headless browser
 )
 if [ "$with_services" -eq 1 ]; then
   packages+=(slurmctld slurmd slurm-client munge prometheus)

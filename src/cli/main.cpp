@@ -22,6 +22,7 @@
 #include "lorasub/train/signals.h"
 #include "lorasub/train/pretrainer.h"
 #include "lorasub/train/trainer.h"
+#include "report_command.h"
 
 namespace {
 
@@ -62,6 +63,7 @@ int run_train(const Config& cfg, const dist::World& w, dist::Communicator& comm,
                 s.accuracy.forgetting(), s.accuracy.bwt(), s.wall_seconds, s.train_images_per_second());
     std::printf("outputs: %s/{config.yaml,results.json,accuracy_matrix.csv,checkpoints/}\n",
                 trainer.run_dir().c_str());
+    lorasub::cli::write_train_report(trainer.run_dir());
   }
   return lorasub::kExitOk;
 }
@@ -89,9 +91,10 @@ int main(int argc, char** argv) {
              "Exit codes: 0 ok, 1 runtime failure, 2 bad config or command line; train --help lists 3, 75 and 76.");
   if (argc > 1 && argv[1][0] != '-') {
     const std::string sub = argv[1];
-    if (sub != "train" && sub != "pretrain" && sub != "prepare" && sub != "inspect" && sub != "bench") {
+    if (sub != "train" && sub != "pretrain" && sub != "prepare" && sub != "inspect" && sub != "bench" &&
+        sub != "report") {
       if (world.is_root())
-        std::fprintf(stderr, "lorasub: unknown subcommand '%s' (one of: train, pretrain, prepare, inspect, bench; "
+        std::fprintf(stderr, "lorasub: unknown subcommand '%s' (one of: train, pretrain, prepare, inspect, bench, report; "
                              "lorasub --help)\n", sub.c_str());
       return lorasub::kExitUsage;
     }
@@ -134,6 +137,8 @@ int main(int argc, char** argv) {
                       "data.workers decode threads. Layout: docs/image-cache.md.");
   CLI::App* inspect_cmd = app.add_subcommand("inspect", "print what a checkpoint holds and check its integrity (exit 1 if damaged)");
   inspect_cmd->add_option("checkpoint", inspect_path, "checkpoint file (.h5)")->required();
+  lorasub::cli::ReportArgs report_args;
+  CLI::App* report_cmd = lorasub::cli::add_report_command(app, report_args);
   CLI::App* pre_cmd = app.add_subcommand("pretrain", "pre-train the ViT from scratch and write pretrain.output");
   add_common(pre_cmd, pc);
   CLI::App* bench_cmd = app.add_subcommand("bench", "print throughput, step-time flatness and task-boundary share on generated data");
@@ -164,6 +169,7 @@ int main(int argc, char** argv) {
     std::printf("%s", train::describe_checkpoint(inspect_path, &ok).c_str());
     return ok ? lorasub::kExitOk : lorasub::kExitFailure;
   }
+  if (report_cmd->parsed()) return world.is_root() ? lorasub::cli::run_report_command(report_args) : lorasub::kExitOk;
   Common& c = train_cmd->parsed() ? tc : pre_cmd->parsed() ? pc : prepare_cmd->parsed() ? prc : bc;
   Config cfg;
   try {
