@@ -124,7 +124,7 @@ std::vector<uint8_t> read_payload(GzFile& f, const std::string& path, uint64_t n
 
 }  // namespace
 
-ImageSet read_idx(const std::string& images_path, const std::string& labels_path) {
+ImageSet read_idx_images(const std::string& images_path) {
   GzFile fi(images_path);
   const auto dims = read_header(fi, images_path, 0x00000803u, 3, "images");
   if (dims[1] == 0 || dims[2] == 0 || dims[1] > 65535 || dims[2] > 65535) {
@@ -139,16 +139,32 @@ ImageSet read_idx(const std::string& images_path, const std::string& labels_path
   set.channels = 1;
   set.source = images_path;
   set.pixels = read_payload(fi, images_path, n * dims[1] * dims[2], "image");
+  set.labels.assign(n, -1);
+  return set;
+}
 
+namespace {
+
+// Labels of an IDX1 file; with `images`, their count must match (checked before the payload).
+std::vector<int64_t> read_labels(const std::string& labels_path, const ImageSet* images) {
   GzFile fl(labels_path);
   const auto ldims = read_header(fl, labels_path, 0x00000801u, 1, "labels");
-  if (ldims[0] != n) {
-    throw FormatError("count mismatch: '" + images_path + "' has " + std::to_string(n) +
+  if (images != nullptr && ldims[0] != static_cast<uint64_t>(images->size())) {
+    throw FormatError("count mismatch: '" + images->source + "' has " + std::to_string(images->size()) +
                       " images but '" + labels_path + "' has " +
                       std::to_string(ldims[0]) + " labels");
   }
-  const auto labels = read_payload(fl, labels_path, n, "label");
-  set.labels.assign(labels.begin(), labels.end());
+  const auto labels = read_payload(fl, labels_path, ldims[0], "label");
+  return std::vector<int64_t>(labels.begin(), labels.end());
+}
+
+}  // namespace
+
+std::vector<int64_t> read_idx_labels(const std::string& labels_path) { return read_labels(labels_path, nullptr); }
+
+ImageSet read_idx(const std::string& images_path, const std::string& labels_path) {
+  ImageSet set = read_idx_images(images_path);
+  set.labels = read_labels(labels_path, &set);
   return set;
 }
 

@@ -1,7 +1,9 @@
 // Readers for the embedded datasets. Every reader throws FormatError naming the file
 // and what is wrong (bad magic, truncated, count mismatch, label out of range).
 #pragma once
+#include <cstdint>
 #include <string>
+#include <vector>
 #include "lorasub/data/image_set.h"
 
 namespace lorasub::data {
@@ -9,6 +11,10 @@ namespace lorasub::data {
 // IDX files (optionally gzip-compressed: detected by magic, not by name), e.g.
 // train-images-idx3-ubyte.gz + train-labels-idx1-ubyte.gz. Images are uint8 n x h x w.
 ImageSet read_idx(const std::string& images_path, const std::string& labels_path);
+// The images alone (lorasub predict): every label is -1 (unknown).
+ImageSet read_idx_images(const std::string& images_path);
+// The labels alone: an IDX1 file of uint8 labels.
+std::vector<int64_t> read_idx_labels(const std::string& labels_path);
 
 // Fashion-MNIST from a directory holding the four standard IDX files
 // ({train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]); split = "train" | "test".

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -47,7 +48,7 @@ std::string shape_str(const std::vector<int64_t>& shape) {
 int64_t dtype_size(const std::string& dtype) {
   if (dtype == "F32") return 4;
   if (dtype == "F16" || dtype == "BF16") return 2;
-  if (dtype == "F64") return 8;
+  if (dtype == "F64" || dtype == "I64") return 8;
   return 0;
 }
 
@@ -75,10 +76,19 @@ float half_to_float(uint16_t h) {
   return f;
 }
 
-void convert(const std::string& dtype, const unsigned char* src, size_t n, float* dst) {
+void convert(const std::string& dtype, const unsigned char* src, size_t n, float* dst, const Fail& fail) {
   if (n == 0) return;  // an empty vector's data() may be null
   if (dtype == "F32") {
     std::memcpy(dst, src, n * 4);
+  } else if (dtype == "I64") {
+    for (size_t i = 0; i < n; ++i) {
+      int64_t v;
+      std::memcpy(&v, src + 8 * i, 8);
+      constexpr int64_t kExact = int64_t{1} << 24;  // float32 holds every integer up to 2^24
+      if (v > kExact || v < -kExact)
+        fail("I64 element " + std::to_string(i) + " = " + std::to_string(v) + " is beyond 2^24 (not exact as float32)");
+      dst[i] = static_cast<float>(v);
+    }
   } else if (dtype == "F64") {
     for (size_t i = 0; i < n; ++i) {
       double d;
@@ -161,7 +171,7 @@ Entry parse_entry(const std::string& name, const json& v, uint64_t buffer_size, 
   if (e.end < e.begin) fail(range + " end before begin");
   if (e.end > buffer_size) fail(range + " out of bounds of the " + std::to_string(buffer_size) + "-byte data buffer");
   const int64_t size = dtype_size(e.tensor.dtype);
-  if (size == 0) fail("unsupported dtype '" + e.tensor.dtype + "' (supported: F32, F16, BF16, F64)");
+  if (size == 0) fail("unsupported dtype '" + e.tensor.dtype + "' (supported: F32, F16, BF16, F64, I64)");
   uint64_t expected = static_cast<uint64_t>(size);
   for (int64_t d : e.tensor.shape) {
     if (d != 0 && expected > std::numeric_limits<uint64_t>::max() / static_cast<uint64_t>(d)) fail("shape too large");
@@ -234,7 +244,8 @@ SafeTensorsFile SafeTensorsFile::read(const std::string& path) {
   for (Entry& e : entries) {
     const auto* src = reinterpret_cast<const unsigned char*>(bytes.data() + data_start + e.begin);
     e.tensor.values.resize(static_cast<size_t>(e.tensor.numel()));
-    convert(e.tensor.dtype, src, e.tensor.values.size(), e.tensor.values.data());
+    convert(e.tensor.dtype, src, e.tensor.values.size(), e.tensor.values.data(),
+            Fail{fail.prefix + "tensor '" + e.name + "': "});
     file.tensors_.emplace(e.name, std::move(e.tensor));
   }
   return file;
@@ -274,8 +285,16 @@ void write_safetensors(const std::string& path, const std::map<std::string, Tens
       throw std::invalid_argument("'" + path + "': tensor '" + name + "' has " + std::to_string(t.values.size()) +
                                   " values for shape " + shape_str(t.shape));
     }
-    const uint64_t bytes = t.values.size() * sizeof(float);
-    header[name] = {{"dtype", "F32"}, {"shape", t.shape}, {"data_offsets", {offset, offset + bytes}}};
+    const bool i64 = t.dtype == "I64";
+    if (i64) {
+      for (float v : t.values) {
+        if (!(std::nearbyint(v) == v && std::abs(v) <= 16777216.0f))  // what the reader accepts
+          throw std::invalid_argument("'" + path + "': I64 tensor '" + name + "' holds " + std::to_string(v) +
+                                      ", not an integer within +-2^24");
+      }
+    }
+    const uint64_t bytes = t.values.size() * (i64 ? sizeof(int64_t) : sizeof(float));
+    header[name] = {{"dtype", i64 ? "I64" : "F32"}, {"shape", t.shape}, {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
   }
   if (!metadata.empty()) header["__metadata__"] = metadata;
@@ -286,7 +305,15 @@ void write_safetensors(const std::string& path, const std::map<std::string, Tens
   AtomicFile file(path);
   file.write(&n, 8);
   file.write(text);
-  for (const auto& [name, t] : tensors) file.write(t.values.data(), t.values.size() * sizeof(float));
+  for (const auto& [name, t] : tensors) {
+    if (t.dtype == "I64") {
+      std::vector<int64_t> ints;
+      for (float v : t.values) ints.push_back(static_cast<int64_t>(v));
+      file.write(ints.data(), ints.size() * sizeof(int64_t));
+    } else {
+      file.write(t.values.data(), t.values.size() * sizeof(float));
+    }
+  }
   file.commit();
 }
 

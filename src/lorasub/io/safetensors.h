@@ -1,7 +1,8 @@
 // The safetensors format (huggingface/safetensors): an 8-byte little-endian header
 // length N, N bytes of JSON {"name": {"dtype", "shape", "data_offsets": [begin, end]},
 // "__metadata__": {str: str}}, then the data buffer the offsets point into.
-// Torch-free: values are held as float32 whatever the stored dtype.
+// Torch-free: values are held as float32 whatever the stored dtype (I64 integers too,
+// which must then be exactly representable: |v| <= 2^24, e.g. class ids).
 #pragma once
 #include <cstdint>
 #include <map>
@@ -18,8 +19,9 @@ struct TensorData {
   int64_t numel() const;
 };
 
-// A whole safetensors file read into memory. F32, F16, BF16 and F64 tensors are
-// converted to float32; any other dtype is a FormatError naming tensor and dtype.
+// A whole safetensors file read into memory. F32, F16, BF16, F64 and I64 tensors are
+// converted to float32 (an I64 value float32 cannot hold exactly is a FormatError);
+// any other dtype is a FormatError naming tensor and dtype.
 class SafeTensorsFile {
  public:
   // Throws FormatError "'<path>': <what>" for an unreadable or malformed file.
@@ -40,10 +42,11 @@ class SafeTensorsFile {
   std::map<std::string, std::string> metadata_;
 };
 
-// Writes every tensor as F32 (TensorData::dtype is ignored), keys sorted, the header
-// padded with spaces to a multiple of 8 bytes, through a temporary name + fsync +
-// rename. Throws std::invalid_argument when values.size() != prod(shape) or a name is
-// "__metadata__", std::runtime_error on I/O failure.
+// Writes every tensor as F32, except those whose TensorData::dtype is "I64" (written
+// as int64; their values must be integers), keys sorted, the header padded with spaces
+// to a multiple of 8 bytes, through a temporary name + fsync + rename. Throws
+// std::invalid_argument when values.size() != prod(shape), an I64 value is not an
+// integer or a name is "__metadata__", std::runtime_error on I/O failure.
 void write_safetensors(const std::string& path, const std::map<std::string, TensorData>& tensors,
                        const std::map<std::string, std::string>& metadata = {});
 

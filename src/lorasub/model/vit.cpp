@@ -97,7 +97,11 @@ Vit Vit::random(const VitShape& shape, uint64_t seed) {
 }
 
 Vit Vit::load(const std::string& path, const VitShape& shape) {
-  const io::SafeTensorsFile file = io::SafeTensorsFile::read(path);
+  return load(io::SafeTensorsFile::read(path), shape);
+}
+
+Vit Vit::load(const io::SafeTensorsFile& file, const VitShape& shape) {
+  const std::string& path = file.path();
   Vit v(shape);
   std::vector<std::string> missing, misshaped;
   std::map<std::string, bool> used;
@@ -113,9 +117,9 @@ Vit Vit::load(const std::string& path, const VitShape& shape) {
   }, &v.patch_w_, &v.patch_b_, &v.cls_token_, &v.pos_embed_, &v.blocks_, &v.norm_w_, &v.norm_b_);
   std::vector<std::string> unexpected;
   for (const auto& [name, td] : file.tensors()) {
-    // The classification head and pre-logits of timm checkpoints are not used.
+    // timm's classification head and pre-logits, and an export's lorasub.* extras, are not backbone weights.
     if (!used.count(name) && name.rfind("head", 0) != 0 && name.rfind("pre_logits", 0) != 0 &&
-        name != "fc_norm.weight" && name != "fc_norm.bias")
+        name.rfind("lorasub.", 0) != 0 && name != "fc_norm.weight" && name != "fc_norm.bias")
       unexpected.push_back(name);
   }
   if (missing.empty() && misshaped.empty() && unexpected.empty()) {

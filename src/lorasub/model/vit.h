@@ -12,6 +12,10 @@
 #include <string>
 #include <vector>
 
+namespace lorasub::io {
+class SafeTensorsFile;
+}
+
 namespace lorasub::model {
 
 struct VitShape {
@@ -45,8 +49,11 @@ class Vit {
   // Random init for pre-training: trunc-normal(0.02) weights, zero biases, LN (1, 0).
   static Vit random(const VitShape& shape, uint64_t seed);
   // Loads timm-named weights; throws FormatError listing missing, unexpected and
-  // mis-shaped keys.
+  // mis-shaped keys. Tensors named "lorasub.*" (an exported model's prototypes and class
+  // order, see train/export.h) and timm's head/pre_logits/fc_norm are not weights of the
+  // backbone and are ignored.
   static Vit load(const std::string& path, const VitShape& shape);
+  static Vit load(const io::SafeTensorsFile& file, const VitShape& shape);
   void save(const std::string& path, const std::map<std::string, std::string>& meta = {}) const;
 
   // CLS feature after the final norm: B x d. x: B x C x H x W floats.

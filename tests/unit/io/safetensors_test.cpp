@@ -148,9 +148,34 @@ TEST(SafeTensors, ScalarTensor) {
 
 TEST(SafeTensors, UnsupportedDtypeNamesTensorAndDtype) {
   TempDir dir;
-  const std::string msg = read_error(dir, file_bytes("{\"ids\":" + entry("I64", {1}, 0, 8) + "}", raw<int64_t>({7})));
+  const std::string msg = read_error(dir, file_bytes("{\"ids\":" + entry("I32", {2}, 0, 8) + "}", raw<int32_t>({7, 8})));
   EXPECT_NE(msg.find("tensor 'ids'"), std::string::npos) << msg;
-  EXPECT_NE(msg.find("unsupported dtype 'I64'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("unsupported dtype 'I32'"), std::string::npos) << msg;
+}
+
+// Integer tensors (class ids of an exported model): written as int64 bytes, read back
+// exactly; a value float32 cannot hold is refused, not rounded.
+TEST(SafeTensors, Int64RoundTripAndLimits) {
+  TempDir dir;
+  write_safetensors(dir / "i.safetensors", {{"ids", {"I64", {3}, {7.0f, -2.0f, 16777216.0f}}},
+                                            {"w", {"F32", {1}, {0.5f}}}});
+  const std::string bytes = read_bytes(dir / "i.safetensors");
+  uint64_t n;
+  std::memcpy(&n, bytes.data(), 8);
+  const json h = json::parse(bytes.substr(8, n));
+  EXPECT_EQ(h["ids"]["dtype"], "I64");
+  EXPECT_EQ(bytes.substr(8 + n, 24), raw<int64_t>({7, -2, 16777216}));  // keys sorted: "ids" first
+  const SafeTensorsFile file = SafeTensorsFile::read(dir / "i.safetensors");
+  EXPECT_EQ(file.at("ids").dtype, "I64");
+  EXPECT_EQ(file.at("ids").values, (std::vector<float>{7.0f, -2.0f, 16777216.0f}));
+  EXPECT_EQ(file.at("w").values, std::vector<float>{0.5f});
+
+  const std::string msg =
+      read_error(dir, file_bytes("{\"ids\":" + entry("I64", {2}, 0, 16) + "}", raw<int64_t>({1, 16777217})));
+  EXPECT_NE(msg.find("tensor 'ids': I64 element 1 = 16777217 is beyond 2^24"), std::string::npos) << msg;
+  EXPECT_THROW(write_safetensors(dir / "x.safetensors", {{"ids", {"I64", {1}, {0.5f}}}}), std::invalid_argument);
+  EXPECT_THROW(write_safetensors(dir / "x.safetensors", {{"ids", {"I64", {1}, {3e7f}}}}), std::invalid_argument);
+  EXPECT_FALSE(dir.entries().count("x.safetensors"));
 }
 
 TEST(SafeTensors, MalformedFilesEachSayWhat) {
