@@ -22,6 +22,7 @@
 #include "lorasub/train/signals.h"
 #include "lorasub/train/pretrainer.h"
 #include "lorasub/train/trainer.h"
+#include "export_predict.h"
 #include "report_command.h"
 
 namespace {
@@ -92,10 +93,10 @@ int main(int argc, char** argv) {
   if (argc > 1 && argv[1][0] != '-') {
     const std::string sub = argv[1];
     if (sub != "train" && sub != "pretrain" && sub != "prepare" && sub != "inspect" && sub != "bench" &&
-        sub != "report") {
+        sub != "export" && sub != "predict" && sub != "report") {
       if (world.is_root())
-        std::fprintf(stderr, "lorasub: unknown subcommand '%s' (one of: train, pretrain, prepare, inspect, bench, report; "
-                             "lorasub --help)\n", sub.c_str());
+        std::fprintf(stderr, "lorasub: unknown subcommand '%s' (one of: train, pretrain, prepare, inspect, bench, "
+                             "export, predict, report; lorasub --help)\n", sub.c_str());
       return lorasub::kExitUsage;
     }
   }
@@ -137,6 +138,7 @@ int main(int argc, char** argv) {
                       "data.workers decode threads. Layout: docs/image-cache.md.");
   CLI::App* inspect_cmd = app.add_subcommand("inspect", "print what a checkpoint holds and check its integrity (exit 1 if damaged)");
   inspect_cmd->add_option("checkpoint", inspect_path, "checkpoint file (.h5)")->required();
+  lorasub::cli::ExportPredictCommands export_predict(app);
   lorasub::cli::ReportArgs report_args;
   CLI::App* report_cmd = lorasub::cli::add_report_command(app, report_args);
   CLI::App* pre_cmd = app.add_subcommand("pretrain", "pre-train the ViT from scratch and write pretrain.output");
@@ -169,6 +171,7 @@ int main(int argc, char** argv) {
     std::printf("%s", train::describe_checkpoint(inspect_path, &ok).c_str());
     return ok ? lorasub::kExitOk : lorasub::kExitFailure;
   }
+  if (export_predict.parsed()) return world.is_root() ? export_predict.run() : lorasub::kExitOk;
   if (report_cmd->parsed()) return world.is_root() ? lorasub::cli::run_report_command(report_args) : lorasub::kExitOk;
   Common& c = train_cmd->parsed() ? tc : pre_cmd->parsed() ? pc : prepare_cmd->parsed() ? prc : bc;
   Config cfg;
