@@ -28,6 +28,7 @@ touch "$W/blocked/tiny/checkpoints"
 "$BIN" train -c "$TINY" --set "run.dir=$W/runs" --set run.name=keep --set "model.weights=$OKW" >"$W/keep.log" 2>&1 \
   || { echo "FAIL: the reference run"; tail "$W/keep.log"; exit 1; }
 CK="$W/runs/keep/checkpoints/task_001.h5"
+"$BIN" export "$W/runs/keep" -o "$W/keep.safetensors" >"$W/export.log" 2>&1 || { echo "FAIL: export"; tail "$W/export.log"; exit 1; }
 "$BIN" prepare -c "$SRC/configs/imagenet-r-5.yaml" --set "data.root=$W/inr" --set data.cache_short_side=16 \
   -o "$W/cache.h5" >"$W/prepare.log" 2>&1 || { echo "FAIL: prepare"; tail "$W/prepare.log"; exit 1; }
 CACHE="$W/cache.h5"
