@@ -32,6 +32,13 @@ double number_or(const json& j, const char* key, double fallback) {
   return it != j.end() && it->is_number() ? it->get<double>() : fallback;
 }
 
+// An integer key; `fallback` when absent or not an integer (a double such as 1e300 does
+// not fit int64_t).
+int64_t integer_or(const json& j, const char* key, int64_t fallback) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_number_integer() ? it->get<int64_t>() : fallback;
+}
+
 std::string string_or(const json& j, const char* key, const std::string& fallback) {
   auto it = j.find(key);
   return it != j.end() && it->is_string() ? it->get<std::string>() : fallback;
@@ -58,14 +65,14 @@ std::vector<std::vector<double>> parse_matrix(const json& j, const std::string& 
 TaskRecord parse_task(const json& t, size_t index, const std::string& path) {
   if (!t.is_object()) bad(path, "tasks[" + std::to_string(index) + "] is not an object");
   TaskRecord r;
-  r.task = static_cast<int64_t>(number_or(t, "task", static_cast<double>(index)));
+  r.task = integer_or(t, "task", static_cast<int64_t>(index));
   r.overall = number(t, "A", path);
-  r.classes = static_cast<int64_t>(number_or(t, "classes", 0));
+  r.classes = integer_or(t, "classes", 0);
   r.train_images = number_or(t, "train_images", -1);
   auto kept = t.find("drs_kept_dims");
   if (kept != t.end() && kept->is_array())
     for (const json& k : *kept)
-      if (k.is_number()) r.kept_dims.push_back(k.get<int64_t>());
+      if (k.is_number_integer()) r.kept_dims.push_back(k.get<int64_t>());
   auto sec = t.find("seconds");
   if (sec != t.end() && sec->is_object()) {
     r.seconds.covariance = number_or(*sec, "covariance", 0);
@@ -77,16 +84,17 @@ TaskRecord parse_task(const json& t, size_t index, const std::string& path) {
   return r;
 }
 
-std::vector<DriftPoint> parse_drift(const json& j) {
+// Entries that do not name two tasks of the run (0 <= task < after_task < tasks) are skipped.
+std::vector<DriftPoint> parse_drift(const json& j, size_t tasks) {
   std::vector<DriftPoint> out;
   auto it = j.find("feature_drift");
   if (it == j.end() || !it->is_array()) return out;
   for (const json& d : *it) {
-    if (!d.is_object() || !d.contains("task") || !d.contains("after_task")) continue;
-    if (!d["task"].is_number() || !d["after_task"].is_number()) continue;
+    if (!d.is_object()) continue;
     DriftPoint p;
-    p.task = d["task"].get<int64_t>();
-    p.after_task = d["after_task"].get<int64_t>();
+    p.task = integer_or(d, "task", -1);
+    p.after_task = integer_or(d, "after_task", -1);
+    if (p.task < 0 || p.after_task <= p.task || p.after_task >= static_cast<int64_t>(tasks)) continue;
     p.cosine_distance = number_or(d, "mean_cosine_distance", 0);
     auto drop = d.find("stale_accuracy_drop");
     p.has_accuracy_drop = drop != d.end() && drop->is_number();
@@ -122,8 +130,8 @@ RunData parse_results(const std::string& text, const std::string& path) {
   r.method = method->get<std::string>();
   r.run = string_or(j, "run", "");
   r.dataset = string_or(j, "dataset", "");
-  r.seed = static_cast<int64_t>(number_or(j, "seed", 0));
-  r.ranks = static_cast<int64_t>(number_or(j, "ranks", 0));
+  r.seed = integer_or(j, "seed", 0);
+  r.ranks = integer_or(j, "ranks", 0);
   r.a_last = number(j, "A_last", path);
   r.a_avg = number(j, "A_avg", path);
   r.forgetting = number(j, "forgetting", path);
@@ -136,7 +144,7 @@ RunData parse_results(const std::string& text, const std::string& path) {
   for (size_t i = 0; i < tasks->size(); ++i) r.tasks.push_back(parse_task((*tasks)[i], i, path));
   if (r.tasks.size() != r.matrix.size())
     bad(path, std::to_string(r.tasks.size()) + " tasks but " + std::to_string(r.matrix.size()) + " accuracy_matrix rows");
-  r.drift = parse_drift(j);
+  r.drift = parse_drift(j, r.tasks.size());
   return r;
 }
 

@@ -36,7 +36,9 @@ std::string tick_text(double t, const std::vector<double>& ticks) {
 }  // namespace
 
 std::vector<double> nice_ticks(double lo, double hi, int count) {
+  if (!std::isfinite(lo) || !std::isfinite(hi)) return {0, 1};
   if (!(hi > lo)) hi = lo + 1;
+  if (!std::isfinite(hi - lo) || !(hi > lo)) return {lo, hi};  // beyond double's range or precision
   const double raw = (hi - lo) / std::max(count - 1, 1);
   const double mag = std::pow(10.0, std::floor(std::log10(raw)));
   double step = mag;
@@ -46,9 +48,9 @@ std::vector<double> nice_ticks(double lo, double hi, int count) {
       break;
     }
   std::vector<double> ticks;
-  const long first = static_cast<long>(std::floor(lo / step + 1e-9));
-  const long last = static_cast<long>(std::ceil(hi / step - 1e-9));
-  for (long k = first; k <= last; ++k) ticks.push_back(static_cast<double>(k) * step);
+  const double first = std::floor(lo / step + 1e-9), last = std::ceil(hi / step - 1e-9);
+  if (!(last - first < 64)) return {lo, hi};  // ticks too fine for double: keep the ends
+  for (double k = first; k <= last; k += 1) ticks.push_back(k * step);
   return ticks;
 }
 

@@ -23,7 +23,7 @@ struct Rgb {
 Rgb viridis(double t) {
   static const Rgb stops[] = {{68, 1, 84},    {71, 45, 123},  {59, 82, 139},  {44, 114, 142}, {33, 145, 140},
                               {40, 174, 128}, {94, 201, 98},  {173, 220, 48}, {253, 231, 37}};
-  t = std::clamp(t, 0.0, 1.0) * 8;
+  t = t >= 0 ? std::min(t, 1.0) * 8 : 0;  // NaN -> 0
   const int k = std::min(static_cast<int>(t), 7);
   const double u = t - k;
   const Rgb& a = stops[k];

@@ -24,7 +24,11 @@ std::string error_of(F f) {
 TEST(ReportRunData, ReadsWhatTrainWrites) {
   TempDir dir;
   nlohmann::json j = test::results_json("one", "lora-drs", 5, {{100}, {93.75, 87.5}});
-  j["feature_drift"] = {{{"task", 0}, {"after_task", 1}, {"mean_cosine_distance", 0.125}, {"stale_accuracy_drop", 3.5}}};
+  j["feature_drift"] = {{{"task", 0}, {"after_task", 1}, {"mean_cosine_distance", 0.125}, {"stale_accuracy_drop", 3.5}},
+                        // not two tasks of this run: skipped
+                        {{"task", 1}, {"after_task", 1}, {"mean_cosine_distance", 0.5}},
+                        {{"task", 0}, {"after_task", 2}, {"mean_cosine_distance", 0.5}},
+                        {{"task", 1e300}, {"after_task", 1}, {"mean_cosine_distance", 0.5}}};
   const RunData r = load_run(test::make_run(dir, "one", j, test::config_yaml("one", 5)));
   EXPECT_EQ(r.run, "one");
   EXPECT_EQ(r.method, "lora-drs");
