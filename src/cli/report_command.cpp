@@ -11,15 +11,16 @@ CLI::App* add_report_command(CLI::App& app, ReportArgs& args) {
   CLI::App* cmd = app.add_subcommand("report", "write one self-contained HTML report (inline SVG plots) of finished runs");
   cmd->add_option("runs", args.runs, "run directories (each holds results.json; config.yaml when present)")
       ->required()
-      ->type_name("RUN_DIR...");
+      ->type_name("RUN_DIR");
   cmd->add_option("-o,--output", args.output, "HTML file to write")->required();
   cmd->add_flag("--overwrite", args.overwrite, "replace the output file if it exists (without it, an existing one is refused)");
   cmd->footer(
       "Per run: the accuracy matrix, A_t, each task's accuracy over time, forgetting per task, feature drift\n"
-      "(when results.json has it), DRS kept dimensions (methods with DRS), time per phase, throughput, the config.\n"
-      "Several runs add a table of mean +- sample std of A_last, A_avg and forgetting per group and every run's\n"
-      "A_t curve: a group is the runs of one method whose configs differ only in seed, names, paths, threads,\n"
-      "checkpoints and metrics (without config.yaml: one method and the run name without its seed suffix).\n"
+      "and DRS kept dimensions (when results.json has them), time per phase, throughput, the config.\n"
+      "Several runs add a table of mean +- sample std (n - 1) of A_last, A_avg and forgetting per group, every\n"
+      "run's A_t curve and throughput. A group is the runs of one method whose configs differ only in seed,\n"
+      "names, paths, threads, checkpoints and metrics (without config.yaml: one method and the run name without\n"
+      "its seed suffix).\n"
       "lorasub train writes the same report of its own run to <run dir>/report.html.\n"
       "Exit codes: 0 written; 2 a bad run directory, results.json or output path (named); 1 other failures.");
   return cmd;
