@@ -32,14 +32,14 @@ std::string summary_table(const RunData& r) {
       {"forgetting", fixed(r.forgetting, 2)},
       {"BWT", fixed(r.bwt, 2)},
       {"wall time", fixed(r.wall_seconds, 1) + " s"},
-      {"train images/s", fixed(r.train_images_per_second, 0)},
-      {"directory", "<code>" + escape(r.dir) + "</code>"}};
+      {"train images/s", fixed(r.train_images_per_second, 0)}};
   std::ostringstream head, values;
   for (const auto& c : cells) {
     head << "<th>" << c.first << "</th>";
     values << "<td>" << c.second << "</td>";
   }
-  return "<table class=\"summary\"><tr>" + head.str() + "</tr><tr>" + values.str() + "</tr></table>\n";
+  return "<table class=\"summary\"><tr>" + head.str() + "</tr><tr>" + values.str() + "</tr></table>\n" +
+         "<p class=\"note\">run directory <code>" + escape(r.dir) + "</code></p>\n";
 }
 
 std::string accuracy_heatmap(const RunData& r) {
