@@ -208,7 +208,8 @@ std::vector<Key> build_rest() {
       field("metrics.enabled", &C::metrics, &MetricsConfig::enabled, "serve Prometheus metrics"),
       field("metrics.port", &C::metrics, &MetricsConfig::port, "rank r serves on port + local_rank")
           .range(1, 65535),
-      field("metrics.bind", &C::metrics, &MetricsConfig::bind, "metrics listen address"),
+      field("metrics.bind", &C::metrics, &MetricsConfig::bind,
+            "metrics listen address, or a network (e.g. 10.0.0.0/8): this host's address in it"),
       field("metrics.auth_file", &C::metrics, &MetricsConfig::auth_file,
             "file holding user:password for HTTP basic auth on /metrics (\"\" = no auth)"),
       field("metrics.file_sd_dir", &C::metrics, &MetricsConfig::file_sd_dir,

@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 
 #include "lorasub/core/error.h"
+#include "lorasub/obs/bind_address.h"
 #include "lorasub/obs/http_server.h"
 
 namespace lorasub::obs {
@@ -174,9 +175,10 @@ Metrics::Metrics(const MetricsOptions& o) {
   const int port = o.port == 0 ? 0 : o.port + o.local_rank;
   std::string auth;
   if (!o.auth_file.empty()) auth = read_auth(o.auth_file);
+  const std::string bind = bind_address(o.bind);  // a malformed or foreign network: ConfigError
   Impl* raw = &m;
   try {
-    m.server = std::make_unique<HttpServer>(o.bind, port, auth, [raw] {
+    m.server = std::make_unique<HttpServer>(bind, port, auth, [raw] {
       std::vector<pm::MetricFamily> families = raw->registry->Collect();
       for (auto& f : raw->memory->Collect()) families.push_back(std::move(f));
       return pm::TextSerializer().Serialize(families);
@@ -271,7 +273,7 @@ int64_t resident_memory_bytes() {
 }
 
 std::string advertised_target(const std::string& bind, const std::string& host, int port) {
-  std::string h = bind;
+  std::string h = bind_address(bind);
   if (h.empty() || h == "0.0.0.0" || h == "::" || h == "[::]") h = host;
   if (h.find(':') != std::string::npos && h.front() != '[') h = "[" + h + "]";
   return h + ":" + std::to_string(port);

@@ -35,7 +35,8 @@ class Metrics {
  public:
   Metrics();  // disabled
   // Disabled when !opts.enabled. Throws ConfigError on an unreadable or malformed auth
-  // file and std::runtime_error when the port cannot be bound.
+  // file or a bind network that is malformed or holds no address of this host
+  // (bind_address.h), and std::runtime_error when the port cannot be bound.
   explicit Metrics(const MetricsOptions& opts);
   ~Metrics();
   Metrics(const Metrics&) = delete;
@@ -120,8 +121,9 @@ class FileSdTargets {
   std::string path_;
 };
 
-// The host:port other machines reach this rank on: the bind address, or `host` when the
-// bind address is a wildcard (0.0.0.0, ::, empty).
+// The host:port other machines reach this rank on: the bind address (for a network, this
+// host's address in it: bind_address.h), or `host` when the bind address is a wildcard
+// (0.0.0.0, ::, empty).
 std::string advertised_target(const std::string& bind, const std::string& host, int port);
 
 }  // namespace lorasub::obs
