@@ -1,28 +1,31 @@
 # A single-node Slurm cluster with munge, in temporary directories on loopback (the
-# recipe measured in ENV.md). Source after lib.sh; set work. Adds its pids to `pids`.
+# recipe measured in ENV.md), and the pieces slurm_2node_lib.sh shares with it. Source
+# after lib.sh; set work. Adds its pids to `pids`.
 # slurm_start: munged, slurmctld, slurmd; waits for the node to be idle.
 # slurm_stop:  scontrol shutdown, then everything by pid; removes the cluster directory.
 # Sockets and daemon state live in a short `mktemp -d` directory ($cluster), never under
 # the build tree: a Unix socket path is limited to 108 bytes, and munged's and slurmstepd's
 # sockets would not fit under a long clone path.
 cluster=""
-slurm_start() {
-  cluster=$(mktemp -d /tmp/lsu.XXXXXX) || { bad "mktemp"; return 1; }
-  local d="$cluster" host mem
-  mkdir -p "$d/munge" "$d/state" "$d/spool" "$d/log"
-  chmod 0755 "$d/munge"
-  host=$(hostname -s)
-  mem=$(( $(free -m | awk '/^Mem:/{print $2}') - 1024 ))
-  mungekey --create --keyfile="$d/munge/munge.key" >/dev/null 2>&1 || { bad "mungekey"; return 1; }
-  chmod 0400 "$d/munge/munge.key"
-  munged --socket="$d/munge/munge.sock" --key-file="$d/munge/munge.key" --log-file="$d/munge/munged.log" \
-    --pid-file="$d/munge/munged.pid" --seed-file="$d/munge/munged.seed" --force || { bad "munged did not start"; return 1; }
-  for _ in $(seq 50); do [ -s "$d/munge/munged.pid" ] && break; sleep 0.1; done
-  pids+=("$(cat "$d/munge/munged.pid")")
-  export SLURM_CONF="$d/slurm.conf"
-  cat >"$SLURM_CONF" <<CONF
+# munge_start DIR: munged with a fresh key, its socket DIR/munge.sock; adds its pid to pids.
+munge_start() {
+  local m="$1"
+  mkdir -p "$m" && chmod 0755 "$m"
+  mungekey --create --keyfile="$m/munge.key" >/dev/null 2>&1 || { bad "mungekey"; return 1; }
+  chmod 0400 "$m/munge.key"
+  munged --socket="$m/munge.sock" --key-file="$m/munge.key" --log-file="$m/munged.log" \
+    --pid-file="$m/munged.pid" --seed-file="$m/munged.seed" --force || { bad "munged did not start"; return 1; }
+  for _ in $(seq 50); do [ -s "$m/munged.pid" ] && break; sleep 0.1; done
+  pids+=("$(cat "$m/munged.pid")")
+}
+# slurm_conf_common DIR CTLHOST CTLADDR: the slurm.conf lines every test cluster shares
+# (munge socket DIR/munge/munge.sock); the caller adds the scheduler parameters, the
+# slurmd files, the nodes and the partition.
+slurm_conf_common() {
+  local d="$1"
+  cat <<CONF
 ClusterName=lorasubtest
-SlurmctldHost=$host(127.0.0.1)
+SlurmctldHost=$2($3)
 SlurmctldPort=$(free_port 1)
 SlurmdPort=$(free_port 1)
 SlurmUser=root
@@ -40,23 +43,37 @@ JobRequeue=1
 JobCompType=jobcomp/filetxt
 JobCompLoc=$d/log/jobcomp.txt
 StateSaveLocation=$d/state
-SlurmdSpoolDir=$d/spool
 SlurmctldPidFile=$d/slurmctld.pid
-SlurmdPidFile=$d/slurmd.pid
 SlurmctldLogFile=$d/log/slurmctld.log
-SlurmdLogFile=$d/log/slurmd.log
 ReturnToService=2
 MinJobAge=600
+KillWait=30
+InactiveLimit=0
+CONF
+}
+slurm_start() {
+  cluster=$(mktemp -d /tmp/lsu.XXXXXX) || { bad "mktemp"; return 1; }
+  local d="$cluster" host mem
+  mkdir -p "$d/state" "$d/spool" "$d/log"
+  host=$(hostname -s)
+  mem=$(( $(free -m | awk '/^Mem:/{print $2}') - 1024 ))
+  munge_start "$d/munge" || return 1
+  export SLURM_CONF="$d/slurm.conf"
+  {
+    slurm_conf_common "$d" "$host" 127.0.0.1
+    cat <<CONF
+SlurmdSpoolDir=$d/spool
+SlurmdPidFile=$d/slurmd.pid
+SlurmdLogFile=$d/log/slurmd.log
 # Backfill every second (default 30 s): a job backfill starts keeps the end time it planned
 # for it up to one interval earlier, so --signal can come that much early; a requeued job
 # started 24 s late got job B's USR1 0.4 s after it started, before its batch shell could
 # trap it, and died by it (WTERMSIG 10).
 SchedulerParameters=bf_interval=1
-KillWait=30
-InactiveLimit=0
 NodeName=$host NodeAddr=127.0.0.1 CPUs=$(nproc) RealMemory=$mem State=UNKNOWN
 PartitionName=test Nodes=$host Default=YES MaxTime=INFINITE State=UP OverSubscribe=YES
 CONF
+  } >"$SLURM_CONF"
   setsid slurmctld -D -c -f "$SLURM_CONF" >"$d/log/slurmctld.out" 2>&1 &
   pids+=($!)
   setsid slurmd -D -f "$SLURM_CONF" >"$d/log/slurmd.out" 2>&1 &
