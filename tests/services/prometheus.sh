@@ -2,8 +2,10 @@
 # A real Prometheus server finds a 2-rank training through file_sd and scrapes both ranks.
 #  1. prometheus on 127.0.0.1 (temporary TSDB), configured from monitoring/prometheus.yml
 #     with the file_sd directory pointed at this test's and 1 s intervals;
-#  2. lorasub train on 2 MPI ranks with metrics.enabled and metrics.file_sd_dir: task 1
-#     is short (a checkpoint, accuracies, a covariance pass follow), task 2 long;
+#  2. lorasub train on 2 MPI ranks: tasks 1 and 2 short, without metrics (the feature drift
+#     of task 1 is measured after task 2); then the run resumes with metrics.enabled and
+#     metrics.file_sd_dir, shows task 2's accuracies and that drift again, and task 3 is
+#     long (a covariance pass, a checkpoint every 10 steps);
 #  3. the HTTP API is queried until both ranks' targets are up, lorasub_steps_total of both
 #     ranks is growing, and every metric the dashboard uses has a series;
 #  4. SIGUSR1 to rank 1: the run stops (exit 75) and rank 0 removes its file_sd file.
@@ -37,8 +39,12 @@ query() {
 }
 
 export LORASUB_PROGRESS=lines
-mpirun -np 2 --oversubscribe --bind-to none "$bin" train -c "$src/tests/mpi/tiny.yaml" \
-  --set run.dir="$work/runs" --set run.name=prom --set train.init_epochs=1 --set train.epochs=100000 \
+common=(-c "$src/tests/mpi/tiny.yaml" --set run.dir="$work/runs" --set run.name=prom
+        --set data.synthetic_classes=6 --set train.init_epochs=1)
+mpirun -np 2 --oversubscribe --bind-to none "$bin" train "${common[@]}" --set train.epochs=1 --tasks 2 \
+  >"$work/first.out" 2>"$work/first.err" || { bad "the first two tasks failed"; cat "$work/first.err"; finish; }
+mpirun -np 2 --oversubscribe --bind-to none "$bin" train "${common[@]}" --set train.epochs=100000 \
+  --resume auto --allow-config-change --set ckpt.every_steps=10 \
   --set metrics.enabled=true --set metrics.port="$mport" --set metrics.file_sd_dir="$work/sd" \
   >"$work/train.out" 2>"$work/train.err" &
 mp=$!; pids+=("$mp")
@@ -83,6 +89,14 @@ done
 [ -z "$missing" ] && ok "every metric the dashboard uses has a series ($(echo $names | wc -w) names)" \
   || bad "no series in Prometheus for:$missing"
 [ "$(query 'lorasub_task_accuracy_ratio{run="prom",rank="0",task="1"} > 0')" = 1 ] && ok "task 1 accuracy recorded" || bad "no task 1 accuracy"
+# Task 1's feature drift after task 2, from the resumed run's checkpoint, equals results.json's.
+drift=$(curl -s "$api/api/v1/query" --data-urlencode 'query=lorasub_feature_drift{run="prom",rank="0",task="1"}' |
+  "$PY" -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1] if r else "none")')
+want=$("$PY" -c 'import json,sys; print([d["mean_cosine_distance"] for d in json.load(open(sys.argv[1]))["feature_drift"]][0])' \
+  "$work/runs/prom/results.json" 2>/dev/null)
+"$PY" -c 'import sys; a, b = sys.argv[1:]; sys.exit(0 if a != "none" and float(b) > 0 and abs(float(a) - float(b)) <= 1e-9 * float(b) else 1)' \
+  "$drift" "${want:-nan}" && ok "lorasub_feature_drift{task=\"1\"} scraped: $drift (results.json: $want)" \
+  || bad "lorasub_feature_drift{task=\"1\"}: '$drift', results.json of the first two tasks: '$want'"
 
 # The agreed stop: the run ends with 75 and the target file goes away.
 pid1=""

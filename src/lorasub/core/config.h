@@ -55,7 +55,7 @@ struct ModelConfig {
 };
 
 struct MethodConfig {
-  std::string name = "lora-drs";   // lora-drs | seq-lora
+  std::string name = "lora-drs";   // lora-drs | seq-lora | ncm (frozen backbone, class means)
   std::string compat = "reference";
   int64_t rank = 10;               // LoRA rank r
 };
@@ -89,6 +89,9 @@ struct TrainConfig {
   std::string device = "auto";      // auto | cpu | cuda
   std::string precision = "fp32";   // fp32 | bf16 (autocast for the ViT forward/backward)
   bool tf32 = false;                // CUDA: TF32 matmuls/convolutions for fp32 (off: fidelity)
+  // after every task: how far earlier tasks' test-feature class means moved and the NCM
+  // accuracy their stale prototypes lose (one forward pass over earlier training images)
+  bool drift = true;
   // fault injection for tests: at global step fail_step (-1 = off) rank fail_rank
   // throws (fail_kind throw), makes its loss NaN (nan) or sends itself SIGUSR1 (signal)
   int64_t fail_step = -1;

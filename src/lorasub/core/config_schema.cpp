@@ -115,7 +115,7 @@ std::vector<Key> build_model_method_loss() {
       field("model.heads", &C::model, &M::heads, "attention heads per block").range(1, 1024),
       field("model.mlp_dim", &C::model, &M::mlp_dim, "ViT MLP hidden width").range(1, 65536),
       field("method.name", &C::method, &X::name, "continual-learning method")
-          .one_of({"lora-drs", "seq-lora"}),
+          .one_of({"lora-drs", "seq-lora", "ncm"}),
       field("method.compat", &C::method, &X::compat, "behaviour to match").one_of({"reference"}),
       field("method.rank", &C::method, &X::rank, "LoRA rank r").at_least(1),
       field("drs.energy", &C::drs, &DrsConfig::energy, "DRS kept-energy threshold")
@@ -160,6 +160,8 @@ std::vector<Key> build_train() {
             "ViT forward/backward precision (autocast); adapters, optimizer, covariance stay fp32/fp64")
           .one_of({"fp32", "bf16"}),
       field("train.tf32", &C::train, &T::tf32, "CUDA: allow TF32 for fp32 matmuls and convolutions"),
+      field("train.drift", &C::train, &T::drift,
+            "after each task, measure the feature drift of earlier tasks (one more pass over their images)"),
       field("train.fail_step", &C::train, &T::fail_step,
             "fault injection: global step to throw at (-1 = off)")
           .at_least(-1),

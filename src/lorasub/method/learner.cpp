@@ -41,12 +41,17 @@ double EvalResult::overall() const {
   return t > 0 ? 100.0 * static_cast<double>(c) / static_cast<double>(t) : 0.0;
 }
 
-std::vector<double> EvalResult::per_task() const {
+namespace {
+std::vector<double> percent(const std::vector<int64_t>& correct, const std::vector<int64_t>& total) {
   std::vector<double> out;
-  for (size_t i = 0; i < total.size(); ++i)
+  for (size_t i = 0; i < total.size() && i < correct.size(); ++i)
     out.push_back(total[i] > 0 ? 100.0 * static_cast<double>(correct[i]) / static_cast<double>(total[i]) : 0.0);
   return out;
 }
+}  // namespace
+
+std::vector<double> EvalResult::per_task() const { return percent(correct, total); }
+std::vector<double> EvalResult::alt_per_task() const { return percent(alt_correct, total); }
 
 Learner::Learner(const model::Vit& vit, const Config& cfg, const data::TaskPlan& plan,
                  dist::Communicator& comm)
@@ -82,7 +87,15 @@ void Learner::begin_task(int64_t t, const BatchSource& covariance_batches) {
   if (t != task_ + 1) throw std::logic_error("Learner::begin_task: tasks must come in order");
   task_ = t;
   trained_ = false;
-  bank_.add_task(cfg_.run.seed);
+  if (trains()) {
+    bank_.add_task(cfg_.run.seed);
+  } else {  // a frozen backbone: adapters with a zero delta (the reference's B init is not 0)
+    model::TaskAdapters zero;
+    const int64_t d = vit_.shape().dim, r = cfg_.method.rank;
+    for (int64_t i = 0; i < vit_.shape().depth; ++i)
+      zero.blocks.push_back({at::zeros({r, d}), at::zeros({d, r}), at::zeros({r, d}), at::zeros({d, r})});
+    bank_.add_task(std::move(zero));
+  }
   heads_.push_back(init_head(plan_.task_size(t), vit_.shape().dim, cfg_.run.seed, t, device_));
   bank_.refresh();
   projectors_.clear();
@@ -215,9 +228,10 @@ void Learner::end_training() {
   trained_ = true;
 }
 
-void Learner::add_prototypes(const BatchSource& batches) {
+at::Tensor Learner::class_means(const BatchSource& batches, int64_t first, int64_t end,
+                                std::vector<int64_t>* counts_out) {
   at::NoGradGuard no_grad;
-  const int64_t first = plan_.first_class(task_), k = plan_.task_size(task_), d = vit_.shape().dim;
+  const int64_t k = end - first, d = vit_.shape().dim;
   at::Tensor sums = at::zeros({k, d}, on_device(at::kDouble));
   std::vector<int64_t> counts(static_cast<size_t>(k), 0);
   while (auto b = batches()) {
@@ -229,41 +243,83 @@ void Learner::add_prototypes(const BatchSource& batches) {
   allreduce_sum(comm_, sums);
   comm_.allreduce_sum(counts.data(), counts.size());
   for (int64_t c = 0; c < k; ++c) {
-    if (counts[c] == 0) throw std::runtime_error("class " + std::to_string(first + c) + " has no training images");
-    prototypes_[first + c].copy_((sums[c] / static_cast<double>(counts[c])).to(at::kFloat));
-    proto_counts_[first + c] = counts[c];
+    if (counts[c] == 0) throw std::runtime_error("class " + std::to_string(first + c) + " has no images");
+    sums[c].div_(static_cast<double>(counts[c]));
   }
+  if (counts_out) *counts_out = counts;
+  return sums.to(at::kFloat);
+}
+
+void Learner::add_prototypes(const BatchSource& batches) {
+  const int64_t first = plan_.first_class(task_), k = plan_.task_size(task_);
+  at::Tensor means;
+  std::vector<int64_t> counts;
+  try {
+    means = class_means(batches, first, first + k, &counts);
+  } catch (const std::runtime_error& e) {
+    throw std::runtime_error(std::string(e.what()) + " (training images of task " + std::to_string(task_ + 1) + ")");
+  }
+  prototypes_.narrow(0, first, k).copy_(means);
+  for (int64_t c = 0; c < k; ++c) proto_counts_[first + c] = counts[c];
 }
 
 // Predictions are counted on the device (per task, by index_add), totals on the host
 // from the labels: no per-batch synchronisation.
-EvalResult Learner::evaluate(const BatchSource& batches) {
+EvalResult Learner::evaluate(const BatchSource& batches, const EvalOptions& options) {
   at::NoGradGuard no_grad;
-  const int64_t seen = plan_.end_class(task_);
+  const int64_t seen = plan_.end_class(task_), d = vit_.shape().dim;
   EvalResult r;
   r.total.assign(static_cast<size_t>(task_ + 1), 0);
   std::vector<int64_t> task_of(static_cast<size_t>(seen));
   for (int64_t c = 0; c < seen; ++c) task_of[static_cast<size_t>(c)] = plan_.task_of_class(c);
   const at::Tensor task_of_class = at::tensor(task_of, at::kLong).to(device_);
+  const bool alt = options.alt_prototypes.defined();
+  if (alt && (options.alt_prototypes.dim() != 2 || options.alt_prototypes.size(0) != seen))
+    throw std::invalid_argument("evaluate: alt_prototypes must be " + std::to_string(seen) + " x d");
   at::Tensor correct = at::zeros({task_ + 1}, on_device(at::kLong));
+  at::Tensor alt_correct = at::zeros({task_ + 1}, on_device(at::kLong));
+  at::Tensor sums = options.class_means ? at::zeros({seen, d}, on_device(at::kDouble)) : at::Tensor();
+  std::vector<int64_t> class_counts(options.class_means ? static_cast<size_t>(seen) : 0, 0);
   at::Tensor protos = prototypes_.narrow(0, 0, seen);
+  at::Tensor alt_protos = alt ? to_device(options.alt_prototypes.to(at::kFloat)) : at::Tensor();
   while (auto b = batches()) {
     if (b->n == 0) continue;
     const at::Tensor labels = batch_labels(*b);
-    const at::Tensor hit = ncm_predict(features(batch_images(*b), bank_.full_view()), protos).eq(labels);
-    correct.index_add_(0, task_of_class.index_select(0, labels), hit.to(at::kLong));
+    const at::Tensor feats = features(batch_images(*b), bank_.full_view());
+    const at::Tensor tasks = task_of_class.index_select(0, labels);
+    correct.index_add_(0, tasks, ncm_predict(feats, protos).eq(labels).to(at::kLong));
+    if (alt) alt_correct.index_add_(0, tasks, ncm_predict(feats, alt_protos).eq(labels).to(at::kLong));
+    if (options.class_means) {
+      sums.index_add_(0, labels, feats.to(at::kDouble));
+      for (int64_t l : b->labels) class_counts.at(static_cast<size_t>(l))++;
+    }
     for (int64_t l : b->labels) r.total.at(static_cast<size_t>(plan_.task_of_class(l)))++;
   }
   allreduce_sum(comm_, correct);
   comm_.allreduce_sum(r.total.data(), r.total.size());
-  at::Tensor host = correct.to(at::kCPU);
-  r.correct.assign(host.data_ptr<int64_t>(), host.data_ptr<int64_t>() + host.numel());
+  auto host_counts = [](const at::Tensor& t) {
+    at::Tensor h = t.to(at::kCPU);
+    return std::vector<int64_t>(h.data_ptr<int64_t>(), h.data_ptr<int64_t>() + h.numel());
+  };
+  r.correct = host_counts(correct);
+  if (alt) {
+    allreduce_sum(comm_, alt_correct);
+    r.alt_correct = host_counts(alt_correct);
+  }
+  if (options.class_means) {
+    allreduce_sum(comm_, sums);
+    comm_.allreduce_sum(class_counts.data(), class_counts.size());
+    for (int64_t c = 0; c < seen; ++c)
+      if (class_counts[static_cast<size_t>(c)] > 0) sums[c].div_(static_cast<double>(class_counts[static_cast<size_t>(c)]));
+    r.class_means = sums.to(at::kFloat);
+  }
   return r;
 }
 
 std::unique_ptr<Learner> make_learner(const model::Vit& vit, const Config& cfg,
                                       const data::TaskPlan& plan, dist::Communicator& comm) {
   if (cfg.method.name == "seq-lora") return std::make_unique<SeqLoraLearner>(vit, cfg, plan, comm);
+  if (cfg.method.name == "ncm") return std::make_unique<NcmLearner>(vit, cfg, plan, comm);
   return std::make_unique<Learner>(vit, cfg, plan, comm);
 }
 

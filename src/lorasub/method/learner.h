@@ -52,10 +52,19 @@ struct LearnerState {
   std::vector<at::Tensor> adam_m, adam_v;       // in optimizer order (A_k,B_k,A_v,B_v per block, head w, b)
 };
 
+// What evaluate() measures besides the learner's own NCM accuracy (feature drift).
+struct EvalOptions {
+  at::Tensor alt_prototypes;  // seen x d: also count NCM hits against these (alt_correct)
+  bool class_means = false;   // also return the class means of the test features
+};
+
 struct EvalResult {
   std::vector<int64_t> correct, total;  // per task seen so far
+  std::vector<int64_t> alt_correct;     // per task, against EvalOptions::alt_prototypes
+  at::Tensor class_means;               // seen x d float32 (unnormalised test features)
   double overall() const;               // % over all seen test images
   std::vector<double> per_task() const; // % per task
+  std::vector<double> alt_per_task() const;
 };
 
 class Learner {
@@ -76,7 +85,14 @@ class Learner {
   // Class means of unnormalised features (test transform) of task t's classes.
   void add_prototypes(const BatchSource& batches);
   // NCM accuracy over all seen classes, per task; counts all-reduced.
-  EvalResult evaluate(const BatchSource& batches);
+  EvalResult evaluate(const BatchSource& batches, const EvalOptions& options = {});
+  // Class means (float32, all-reduced) of the unnormalised features of classes
+  // [first, end) in `batches`, with the current backbone and adapters: the prototypes
+  // those classes would get now. `counts` (optional): images per class, all ranks.
+  at::Tensor class_means(const BatchSource& batches, int64_t first, int64_t end,
+                         std::vector<int64_t>* counts = nullptr);
+  // false for methods that only take class means (ncm): the trainer runs no epochs.
+  virtual bool trains() const { return true; }
 
   int64_t current_task() const { return task_; }
   bool trained() const { return trained_; }  // end_training() done for the current task
@@ -134,6 +150,18 @@ class Learner {
 class SeqLoraLearner final : public Learner {
  public:
   using Learner::Learner;
+
+ protected:
+  bool projects() const override { return false; }
+  double atl_weight() const override { return 0.0; }
+};
+
+// The frozen-backbone baseline (SimpleCIL-style): no training at all; the frozen
+// backbone's class means and cosine NCM. Its adapters stay at their zero delta.
+class NcmLearner final : public Learner {
+ public:
+  using Learner::Learner;
+  bool trains() const override { return false; }
 
  protected:
   bool projects() const override { return false; }

@@ -50,6 +50,8 @@ constexpr const char* kALast = "lorasub_accuracy_last_ratio";
 constexpr const char* kAAvg = "lorasub_accuracy_average_ratio";
 constexpr const char* kForgetting = "lorasub_forgetting_ratio";
 constexpr const char* kKept = "lorasub_drs_kept_dimensions";
+constexpr const char* kDrift = "lorasub_feature_drift";
+constexpr const char* kStaleLoss = "lorasub_stale_prototype_accuracy_loss_ratio";
 constexpr const char* kCovSeconds = "lorasub_covariance_pass_duration_seconds";
 constexpr const char* kCkptSeconds = "lorasub_checkpoint_duration_seconds";
 constexpr const char* kCkptTime = "lorasub_last_checkpoint_timestamp_seconds";
@@ -98,7 +100,7 @@ const std::vector<std::string>& metric_names() {
   static const std::vector<std::string> names = {
       kImages, kSteps,    kLossCe,   kLossAtl,  kLoss,    kStepSeconds, kDataWait, kAllreduceSeconds,
       kAllreduceBytes, kTask, kTasks, kTasksDone, kEpoch, kEpochs, kProgress, kTaskAcc, kALast, kAAvg,
-      kForgetting, kKept, kCovSeconds, kCkptSeconds, kCkptTime, kStart, kRss};
+      kForgetting, kKept, kDrift, kStaleLoss, kCovSeconds, kCkptSeconds, kCkptTime, kStart, kRss};
   return names;
 }
 
@@ -118,6 +120,8 @@ struct Metrics::Impl {
   pm::Family<pm::Gauge>* task_acc = nullptr;
   pm::Gauge *a_last = nullptr, *a_avg = nullptr, *forgetting = nullptr;
   pm::Family<pm::Gauge>* kept = nullptr;
+  pm::Family<pm::Gauge>* drift = nullptr;
+  pm::Family<pm::Gauge>* stale_loss = nullptr;
   std::vector<pm::Gauge*> kept_blocks;
   pm::Family<pm::Histogram>* cov_seconds = nullptr;
   pm::Family<pm::Histogram>* ckpt_seconds = nullptr;
@@ -166,6 +170,10 @@ Metrics::Metrics(const MetricsOptions& o) {
   m.a_avg = &m.family(pm::BuildGauge(), kAAvg, "A_avg so far: mean of A_1..A_t", L).Add({});
   m.forgetting = &m.family(pm::BuildGauge(), kForgetting, "Average forgetting so far", L).Add({});
   m.kept = &m.family(pm::BuildGauge(), kKept, "DRS kept dimensions per block for the current task", L);
+  m.drift = &m.family(pm::BuildGauge(), kDrift,
+                      "Mean cosine distance of each earlier task's test-feature class means from where they were when it ended", L);
+  m.stale_loss = &m.family(pm::BuildGauge(), kStaleLoss,
+                           "NCM accuracy each earlier task loses with its stored prototypes against recomputed ones", L);
   m.cov_seconds = &m.family(pm::BuildHistogram(), kCovSeconds, "Duration of a task's covariance pass", L);
   m.ckpt_seconds = &m.family(pm::BuildHistogram(), kCkptSeconds, "Duration of writing a checkpoint (rank 0)", L);
   m.ckpt_time = &m.family(pm::BuildGauge(), kCkptTime, "Unix time of the last successful checkpoint (rank 0 only)", L);
@@ -246,6 +254,12 @@ void Metrics::task_finished_impl(int64_t t, const std::vector<double>& per_task,
   m.forgetting->Set(forgetting);
   m.tasks_done->Set(static_cast<double>(t + 1));
   m.progress->Set(1);
+}
+
+void Metrics::feature_drift_impl(int64_t task, double distance, double stale_loss) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  impl_->drift->Add({{"task", std::to_string(task + 1)}}).Set(distance);
+  impl_->stale_loss->Add({{"task", std::to_string(task + 1)}}).Set(stale_loss);
 }
 
 void Metrics::checkpoint_written_impl(const std::string& kind, double seconds, double unix_time) {

@@ -75,6 +75,11 @@ class Metrics {
   void task_finished(int64_t t, const std::vector<double>& per_task, double a_last, double a_avg, double forgetting) {
     if (impl_) task_finished_impl(t, per_task, a_last, a_avg, forgetting);
   }
+  // Feature drift of earlier task `task` (0-based; label 1-based): mean cosine distance
+  // and the accuracy (ratio) its stale prototypes lose.
+  void feature_drift(int64_t task, double distance, double stale_loss) {
+    if (impl_) feature_drift_impl(task, distance, stale_loss);
+  }
   // A checkpoint of `kind` (task_end, step, stop) written in `seconds`, finished at unix time `unix_time`.
   void checkpoint_written(const std::string& kind, double seconds, double unix_time) {
     if (impl_) checkpoint_written_impl(kind, seconds, unix_time);
@@ -90,6 +95,7 @@ class Metrics {
   void drs_kept_impl(const std::vector<int64_t>&);
   void task_finished_impl(int64_t, const std::vector<double>&, double, double, double);
   void checkpoint_written_impl(const std::string&, double, double);
+  void feature_drift_impl(int64_t, double, double);
   std::unique_ptr<Impl> impl_;
 };
 

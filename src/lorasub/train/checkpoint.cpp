@@ -163,6 +163,15 @@ void write_checkpoint(const std::string& path, const Checkpoint& c) {
   for (const auto& k : s.kept) kept.insert(kept.end(), k.begin(), k.end());
   const int64_t depth = static_cast<int64_t>(l.kept_dims.size());
   w.write("drs/kept_history", {static_cast<int64_t>(s.kept.size()), depth}, kept);
+  // Feature drift (train.drift): the records so far and the reference class means.
+  if (c.drift_reference.defined()) {
+    put(w, "drift/reference_means", c.drift_reference);
+    std::vector<double> rec;
+    for (const auto& d : s.drift)
+      rec.insert(rec.end(), {static_cast<double>(d.task), static_cast<double>(d.after_task), d.mean_cosine_distance,
+                             d.stale_accuracy_drop});
+    w.write("drift/records", {static_cast<int64_t>(s.drift.size()), 4}, rec);
+  }
   w.commit();
 }
 
@@ -244,6 +253,12 @@ Checkpoint read_checkpoint(const std::string& path) {
   const size_t depth = l.kept_dims.size();
   for (size_t i = 0; depth > 0 && i + depth <= kept.size(); i += depth)
     c.summary.kept.emplace_back(kept.begin() + i, kept.begin() + i + depth);
+  if (r.has("drift/reference_means")) {
+    c.drift_reference = get_f32(r, "drift/reference_means");
+    const std::vector<double> rec = r.read_f64("drift/records");
+    for (size_t i = 0; i + 4 <= rec.size(); i += 4)
+      c.summary.drift.push_back({static_cast<int64_t>(rec[i]), static_cast<int64_t>(rec[i + 1]), rec[i + 2], rec[i + 3]});
+  }
   return c;
 }
 

@@ -37,6 +37,7 @@ struct Checkpoint {
   int64_t ranks = 1;              // ranks of the run that wrote it
   int64_t created_unix = 0;
   std::string history_json = "[]";  // earlier resumes: [{from, global_step, ranks, config_changed}]
+  at::Tensor drift_reference;     // train.drift: DriftTracker::reference() (undefined: none)
 };
 
 // Atomic: temporary name, fsync, rename (io::H5Writer). Throws with the path on failure.

@@ -43,6 +43,7 @@ Checkpoint Trainer::make_checkpoint(const std::string& kind, int64_t t, int64_t 
   c.ranks = world_.size;
   c.created_unix = static_cast<int64_t>(std::time(nullptr));
   c.history_json = history_json_;
+  c.drift_reference = drift_.reference();
   return c;
 }
 
@@ -100,6 +101,13 @@ void Trainer::write_outputs() const {
                           {"seconds", {{"covariance", p.covariance}, {"train", p.train},
                                        {"prototypes", p.prototypes}, {"eval", p.eval},
                                        {"checkpoint", p.checkpoint}, {"total", p.total()}}}});
+  }
+  if (cfg_.train.drift) {
+    j["feature_drift"] = nlohmann::json::array();
+    for (const DriftRecord& d : s.drift)
+      j["feature_drift"].push_back({{"task", d.task}, {"after_task", d.after_task},
+                                    {"mean_cosine_distance", d.mean_cosine_distance},
+                                    {"stale_accuracy_drop", d.stale_accuracy_drop}});
   }
   io::write_json(dir, "results.json", j);
 }

@@ -137,6 +137,14 @@ TrainSummary Trainer::run(int64_t max_tasks) {
                      " rank(s), " + std::to_string(at::get_num_threads()) + " thread(s) each; device " +
                      device_.description + ", " + cfg_.train.precision + ", " + comm_.name());
   auto wall = [&] { return wall_before_ + since(t0); };
+  // A resumed run shows the accuracies and the drift measured before the stop.
+  if (const auto& acc = summary_.accuracy; acc.rows() > 0 && metrics_.enabled()) {
+    std::vector<double> row = acc.matrix().back();
+    for (double& a : row) a /= 100.0;
+    metrics_.task_finished(acc.rows() - 1, row, acc.a_last() / 100.0, acc.a_avg() / 100.0, acc.forgetting() / 100.0);
+  }
+  for (const DriftRecord& r : summary_.drift)
+    metrics_.feature_drift(r.task, r.mean_cosine_distance, r.stale_accuracy_drop / 100.0);
   try {
     for (int64_t t = start_task_; t < tasks; ++t) {
       summary_.wall_seconds = wall();
@@ -214,7 +222,7 @@ void Trainer::run_task(int64_t t) {
   c0 = Clock::now();
   const double train_before = current_.train;
   if (!(mid && learner_->trained())) {
-    train_epochs(t, train_idx);
+    if (learner_->trains()) train_epochs(t, train_idx);
     learner_->end_training();
   }
   current_.train = train_before + since(c0);
@@ -222,8 +230,24 @@ void Trainer::run_task(int64_t t) {
   learner_->add_prototypes(source(plain_train, train_idx, cfg_.train.eval_batch_size, 0));
   current_.prototypes = since(c0);
   c0 = Clock::now();
-  method::EvalResult ev = learner_->evaluate(source(plain_test, test_idx, cfg_.train.eval_batch_size, 0));
+  method::EvalOptions eval_opt;
+  eval_opt.class_means = cfg_.train.drift;
+  if (cfg_.train.drift && t > 0) {
+    // The prototypes earlier classes would get now (the drift measurement's one extra pass).
+    const int64_t first = plan_.first_class(t);
+    const auto old_idx = data::TaskPlan::indices_in_range(data_.train.labels, 0, first);
+    eval_opt.alt_prototypes = learner_->prototypes().narrow(0, 0, plan_.end_class(t)).clone();
+    eval_opt.alt_prototypes.narrow(0, 0, first)
+        .copy_(learner_->class_means(source(plain_train, old_idx, cfg_.train.eval_batch_size, 0), 0, first));
+  }
+  method::EvalResult ev = learner_->evaluate(source(plain_test, test_idx, cfg_.train.eval_batch_size, 0), eval_opt);
   current_.eval = since(c0);
+  if (cfg_.train.drift) {
+    const auto records = drift_.measure(t, ev.class_means, ev.per_task(), t > 0 ? ev.alt_per_task() : ev.per_task());
+    drift_.remember(t, ev.class_means);
+    summary_.drift.insert(summary_.drift.end(), records.begin(), records.end());
+    for (const auto& r : records) metrics_.feature_drift(r.task, r.mean_cosine_distance, r.stale_accuracy_drop / 100.0);
+  }
   summary_.accuracy.add_row(ev.per_task(), ev.overall());
   if (metrics_.enabled()) {  // accuracies are percent here, ratios in the metrics
     std::vector<double> row = ev.per_task();

@@ -19,6 +19,7 @@
 #include "lorasub/core/host_memory.h"
 #include "lorasub/train/datasets.h"
 #include "lorasub/train/device.h"
+#include "lorasub/train/drift.h"
 
 namespace lorasub::train {
 
@@ -38,6 +39,7 @@ struct TrainSummary {
   double step_compute_seconds = 0;         // train steps: forward/backward/all-reduce/update
   double allreduce_seconds = 0;            // train steps: the fused gradient all-reduce (this attempt)
   int64_t skipped_images = 0;              // unreadable images replaced (data.on_bad_image: skip), all ranks
+  std::vector<DriftRecord> drift;          // train.drift: per earlier task, after every later one
   double train_images_per_second() const;
 };
 
@@ -103,6 +105,7 @@ class Trainer {
   data::TaskPlan plan_;
   std::unique_ptr<model::Vit> vit_;
   std::unique_ptr<method::Learner> learner_;
+  DriftTracker drift_{plan_};
   int64_t global_step_ = 0;
   StepObserver on_step_;
   TrainSummary summary_;

@@ -103,6 +103,7 @@ std::string Trainer::resume(const ResumeRequest& req) {
       throw ConfigError("cannot resume from '" + path + "': " + e.what());
     }
     summary_ = c.summary;
+    if (c.drift_reference.defined()) drift_.set_reference(c.drift_reference);
     global_step_ = c.pos.global_step;
     wall_before_ = c.summary.wall_seconds;
     if (c.pos.task_done) {

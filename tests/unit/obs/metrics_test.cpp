@@ -103,6 +103,7 @@ TEST(Metrics, ServesEveryNamedMetricWithValues) {
   m.covariance_pass(1, 2.5);
   m.drs_kept({10, 12, 7});
   m.task_finished(1, {0.8, 0.95}, 0.875, 0.9, 0.05);
+  m.feature_drift(0, 0.125, 0.0625);
   m.checkpoint_written("task_end", 0.3, 1700000000.0);
 
   const std::string r = http_get(m.port(), "/metrics");
@@ -135,6 +136,8 @@ TEST(Metrics, ServesEveryNamedMetricWithValues) {
   EXPECT_DOUBLE_EQ(v("lorasub_accuracy_average_ratio"), 0.9);
   EXPECT_DOUBLE_EQ(v("lorasub_forgetting_ratio"), 0.05);
   EXPECT_EQ(v("lorasub_drs_kept_dimensions", {{"block", "2"}}), 7);
+  EXPECT_DOUBLE_EQ(v("lorasub_feature_drift", {{"task", "1"}}), 0.125);
+  EXPECT_DOUBLE_EQ(v("lorasub_stale_prototype_accuracy_loss_ratio", {{"task", "1"}}), 0.0625);
   EXPECT_EQ(v("lorasub_covariance_pass_duration_seconds_count"), 1);
   EXPECT_EQ(v("lorasub_checkpoint_duration_seconds_count", {{"kind", "task_end"}}), 1);
   EXPECT_EQ(v("lorasub_last_checkpoint_timestamp_seconds"), 1700000000.0);

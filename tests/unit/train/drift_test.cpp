@@ -1,0 +1,70 @@
+// Feature drift against hand-computed cosine distances and accuracy differences.
+#include "lorasub/train/drift.h"
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+namespace lorasub::train {
+namespace {
+
+// 3 tasks of 2 classes, no shuffling: task j holds classes 2j, 2j+1.
+data::TaskPlan plan3() { return data::TaskPlan::make(6, 2, 2, 3, false, 1); }
+
+TEST(FeatureDrift, CosineDistanceAndStaleDropByHand) {
+  const data::TaskPlan plan = plan3();
+  DriftTracker tracker(plan);
+  // After task 0: class 0 at (1,0), class 1 at (0,2).
+  at::Tensor m0 = at::zeros({2, 2}, at::kFloat);
+  m0[0][0] = 1;
+  m0[1][1] = 2;
+  EXPECT_TRUE(tracker.measure(0, m0, {90}, {90}).empty());
+  tracker.remember(0, m0);
+  // After task 1: class 0 turned 60 degrees (1 - cos = 0.5), class 1 only grew (0);
+  // classes 2, 3 are new.
+  at::Tensor m1 = at::zeros({4, 2}, at::kFloat);
+  m1[0][0] = 0.5f;
+  m1[0][1] = static_cast<float>(std::sqrt(3.0) / 2);
+  m1[1][1] = 5;
+  m1[2][0] = 1;
+  m1[3][0] = -1;
+  const auto r1 = tracker.measure(1, m1, {70, 80}, {75.5, 80});
+  ASSERT_EQ(r1.size(), 1u);
+  EXPECT_EQ(r1[0].task, 0);
+  EXPECT_EQ(r1[0].after_task, 1);
+  EXPECT_NEAR(r1[0].mean_cosine_distance, (0.5 + 0.0) / 2, 1e-7);  // float32 inputs
+  EXPECT_DOUBLE_EQ(r1[0].stale_accuracy_drop, 5.5);
+  tracker.remember(1, m1);
+  // The reference of task 0 stays what it was when task 0 ended.
+  EXPECT_TRUE(tracker.reference().narrow(0, 0, 2).equal(m0));
+  EXPECT_TRUE(tracker.reference().narrow(0, 2, 2).equal(m1.narrow(0, 2, 2)));
+  EXPECT_EQ(tracker.reference().size(0), 6);
+  // After task 2: class 2 reversed (distance 2), class 3 unchanged; a class without test
+  // images (zero mean) is left out of its task's average.
+  at::Tensor m2 = at::zeros({6, 2}, at::kFloat);
+  m2[0][0] = 1;
+  m2[2][0] = -3;
+  m2[3][0] = -1;
+  const auto r2 = tracker.measure(2, m2, {60, 50, 40}, {58, 54, 40});
+  ASSERT_EQ(r2.size(), 2u);
+  EXPECT_NEAR(r2[0].mean_cosine_distance, 0.0, 1e-7);  // class 0 back at (1,0); class 1 has none
+  EXPECT_NEAR(r2[1].mean_cosine_distance, (2.0 + 0.0) / 2, 1e-7);
+  EXPECT_DOUBLE_EQ(r2[0].stale_accuracy_drop, -2);
+  EXPECT_DOUBLE_EQ(r2[1].stale_accuracy_drop, 4);
+}
+
+TEST(FeatureDrift, ResumedTrackerMeasuresTheSame) {
+  const data::TaskPlan plan = plan3();
+  DriftTracker a(plan), b(plan);
+  at::Tensor m0 = at::randn({2, 8}), m1 = at::randn({4, 8});
+  a.remember(0, m0);
+  b.set_reference(a.reference().clone());  // what a checkpoint carries
+  const auto ra = a.measure(1, m1, {1, 2}, {3, 4}), rb = b.measure(1, m1, {1, 2}, {3, 4});
+  ASSERT_EQ(ra.size(), 1u);
+  ASSERT_EQ(rb.size(), 1u);
+  EXPECT_EQ(ra[0].mean_cosine_distance, rb[0].mean_cosine_distance);
+}
+
+}  // namespace
+}  // namespace lorasub::train
