@@ -7,6 +7,7 @@
 # (the input that did it is kept under build-fuzz/findings/<name>/).
 #
 # Usage: scripts/fuzz.sh [--seconds N] [HARNESS...]    (default 20 s each, every harness)
+#   LORASUB_FUZZ_TIMEOUT: seconds one input may take (default 10; more on a loaded machine)
 #   e.g. scripts/fuzz.sh --seconds 600 fuzz_decode
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -44,7 +45,7 @@ for n in "${names[@]}"; do
   fi
   seeds=()
   for d in "tests/fuzz/corpus/$n" "$build/seeds/$n"; do [ -d "$d" ] && seeds+=("$d"); done
-  "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=4194304 \
+  "$bin" -max_total_time="$seconds" -timeout="${LORASUB_FUZZ_TIMEOUT:-10}" -rss_limit_mb=2048 -max_len=4194304 \
     -artifact_prefix="$found/" -print_final_stats=1 "$work" "${seeds[@]}" >"$build/$n.log" 2>&1
   rc=$?
   line=$(grep -E "^#[0-9]+[[:space:]]+DONE" "$build/$n.log" | tail -1)

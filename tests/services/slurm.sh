@@ -3,9 +3,11 @@
 # slurmd in temporary directories on loopback), in CPU mode (LORASUB_CPU=1, --gres=none)
 # with 2 tasks (srun --mpi=pmix):
 #  A. a run with a generous time limit completes; results.json exists;
-#  B. the same run with a 2-minute limit and --signal=B:USR1@90 (the signal comes about 30 s
-#     into each attempt, whatever the machine's speed; slurm_lib.sh keeps backfill from
-#     sending it early): the batch shell gets USR1 and
+#  B. the same run with a 2-minute limit and --signal=B:USR1@60: slurmctld checks time
+#     limits every 30 s and signals at the first check that finds at most 60 + 30 s left,
+#     i.e. 30-60 s into each attempt whatever the machine's speed (with @90 or @100 the
+#     first check after the start qualifies: in CI it came 0.4 s in, before the batch shell
+#     could trap it, and the job died by it): the batch shell gets USR1 and
 #     forwards it, the ranks checkpoint and exit 75, the job requeues itself, restarts
 #     (SLURM_RESTART_COUNT=1, 2, ...) with --resume auto until it completes, and its final
 #     adapters equal A's bit for bit; its output is appended across restarts.
@@ -13,6 +15,7 @@
 # Usage: slurm.sh LORASUB_BIN WORK_DIR
 set -uo pipefail
 bin="$1"; work="$2"; src="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+unset SLURM_CONF   # slurm_stop must never shut down a cluster this test did not start
 . "$src/tests/scripts/lib.sh"      # compare
 . "$src/tests/services/lib.sh"
 . "$src/tests/services/slurm_lib.sh"
@@ -24,20 +27,20 @@ trap slurm_stop EXIT
 slurm_start || finish
 ok "slurm cluster up: $(sinfo -h -o '%N %c CPUs %T')"
 
-# Job B's work must outlast the latest the signal can come (about 40 s into an attempt) on a
-# fast machine too: 2 tasks of 120 epochs x 75 steps are ~100 s here with the two jobs
+# Job B's work must outlast the latest the signal can come (60 s into an attempt) on a
+# fast machine too: 2 tasks of 200 epochs x 75 steps are ~160 s here with the two jobs
 # sharing 2 cores idle (30 epochs, ~25 s, finished before the signal on an idle run);
 # under load B needs more attempts, each resuming where the last one stopped.
 run_args=(-c "$src/tests/mpi/tiny.yaml" --set run.dir="$work/runs" --set data.synthetic_per_class=300
-          --set train.init_epochs=120 --set train.epochs=120 --set train.log_every=200)
+          --set train.init_epochs=200 --set train.epochs=200 --set train.log_every=200)
 export LORASUB_CPU=1 LORASUB_BIN="$bin" LORASUB_ROOT="$src"
 common=(--parsable --gres=none --nodes=1 --ntasks-per-node=2 --cpus-per-task=1 --oversubscribe)
 cd "$work"
 ja=$(sbatch "${common[@]}" --job-name=full --time=15 --output="$work/full.out" \
        "$src/slurm/lorasub.sbatch" "${run_args[@]}" --set run.name=full) || { bad "sbatch A"; finish; }
-jb=$(sbatch "${common[@]}" --job-name=sig --time=2 --signal=B:USR1@90 --output="$work/sig.out" \
+jb=$(sbatch "${common[@]}" --job-name=sig --time=2 --signal=B:USR1@60 --output="$work/sig.out" \
        "$src/slurm/lorasub.sbatch" "${run_args[@]}" --set run.name=sig) || { bad "sbatch B"; finish; }
-ok "submitted slurm/lorasub.sbatch twice: job $ja (15 min limit), job $jb (2 min limit, USR1 90 s before)"
+ok "submitted slurm/lorasub.sbatch twice: job $ja (15 min limit), job $jb (2 min limit, USR1 60 s before)"
 
 # Wait for both; a requeued job waits ~2 min for its begin time: start it now.
 # Not StartTime=now: a job started again within the second of its requeue is killed as

@@ -65,10 +65,8 @@ slurm_start() {
 SlurmdSpoolDir=$d/spool
 SlurmdPidFile=$d/slurmd.pid
 SlurmdLogFile=$d/log/slurmd.log
-# Backfill every second (default 30 s): a job backfill starts keeps the end time it planned
-# for it up to one interval earlier, so --signal can come that much early; a requeued job
-# started 24 s late got job B's USR1 0.4 s after it started, before its batch shell could
-# trap it, and died by it (WTERMSIG 10).
+# Backfill every second (default 30 s): a requeued job whose begin time the test moved up
+# starts within seconds.
 SchedulerParameters=bf_interval=1
 NodeName=$host NodeAddr=127.0.0.1 CPUs=$(nproc) RealMemory=$mem State=UNKNOWN
 PartitionName=test Nodes=$host Default=YES MaxTime=INFINITE State=UP OverSubscribe=YES
