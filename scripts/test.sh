@@ -3,8 +3,11 @@
 # and runs ctest (unit tests, MPI tests under mpirun -np 2, script tests).
 #
 # Usage: scripts/test.sh [CTEST ARGS...]   e.g. scripts/test.sh -L unit
-# Without arguments it also runs scripts/fuzz.sh (every libFuzzer harness, 20 s each).
-# Environment: LORASUB_SKIP_DEPS=1 skips the installer; LORASUB_FUZZ_SECONDS (0: no fuzzing).
+# Without arguments it also runs scripts/fuzz.sh (every libFuzzer harness, 20 s each) and
+# scripts/sanitize.sh (unit tests of the LibTorch-free modules and the MPI contract under
+# ASan+UBSan).
+# Environment: LORASUB_SKIP_DEPS=1 skips the installer; LORASUB_FUZZ_SECONDS (0: no
+# fuzzing); LORASUB_SANITIZE=0 skips the sanitizer build.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -13,7 +16,12 @@ scripts/build.sh
 start=$(date +%s)
 status=0
 ctest --preset release "$@" || status=$?
-echo "tests: $(( $(date +%s) - start )) s, ctest exit $status"
+echo "tests: $(( $(date +%s) - start )) s, ctest if [ $# -eq 0 ] && [ "${LORASUB_SANITIZE:-1}" != 0 ]; then
+  start=$(date +%s)
+  scripts/sanitize.sh || status=1
+  echo "sanitizers: $(( $(date +%s) - start )) s"
+fi
+exit $status"
 # The whole suite (no ctest arguments) also fuzzes every parser of outside input for
 # LORASUB_FUZZ_SECONDS each (default 20; 0 skips), replaying every past finding first.
 fuzz_seconds="${LORASUB_FUZZ_SECONDS:-20}"
@@ -21,5 +29,10 @@ if [ $# -eq 0 ] && [ "$fuzz_seconds" != 0 ]; then
   start=$(date +%s)
   scripts/fuzz.sh --seconds "$fuzz_seconds" || status=1
   echo "fuzzing: $(( $(date +%s) - start )) s"
+fi
+if [ $# -eq 0 ] && [ "${LORASUB_SANITIZE:-1}" != 0 ]; then
+  start=$(date +%s)
+  scripts/sanitize.sh || status=1
+  echo "sanitizers: $(( $(date +%s) - start )) s"
 fi
 exit $status
