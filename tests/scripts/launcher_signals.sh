@@ -3,8 +3,9 @@
 # launcher, not ignored as for a background job):
 #  - one SIGINT: the ranks agree on a step, checkpoint, and the launcher exits 75 (it
 #    used to exit 1: mpirun itself aborted the job on the signal);
-#  - two SIGINTs: the ranks exit at once, 76, saying so; every checkpoint under a final
-#    name is whole (lorasub inspect).
+#  - two SIGINTs: the ranks exit at once, 76, saying so (75 or 76 when the output shows
+#    both ranks had finished the stop before the second press); every checkpoint under a
+#    final name is whole (lorasub inspect).
 # Usage: launcher_signals.sh LORASUB_BIN WORK_DIR
 set -uo pipefail
 bin="$1"; work="$2"; src="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -42,7 +43,16 @@ for name, presses, want, says in (("once", 1, 75, "stopped at global step"), ("t
     except subprocess.TimeoutExpired:
         p.kill(); rc = None
     text = open(f"{work}/{name}.out").read()
-    say(rc == want, f"{name}: {presses} SIGINT -> launcher exit {rc}, want {want}")
+    # A second press that comes after both ranks finished the agreed stop (a loaded
+    # machine can checkpoint within the 0.3 s between presses) finds them exiting: the
+    # stop checkpoint is written, and 75 or 76 (whichever the exit races to) are both
+    # true. The output's order tells which case this was.
+    again, done = text.find("SIGINT again"), text.count("stopped at global step")
+    wants = {want}
+    if presses == 2 and done == 2 and text.rfind("stopped at global step") < again:
+        wants, says = {75, 76}, "stopped at global step"
+        print(f"note {name}: the stop was complete before the second press: 75 or 76")
+    say(rc in wants, f"{name}: {presses} SIGINT -> launcher exit {rc}, want {sorted(wants)}")
     say(says in text, f"{name}: the ranks say '{says}'")
     ck = f"{work}/runs/{name}/checkpoints"
     files = sorted(os.listdir(ck)) if os.path.isdir(ck) else []
