@@ -3,15 +3,15 @@
 #include <ATen/ATen.h>
 
 #include <cmath>
-#include <stdexcept>
 
 namespace lorasub::train {
 
 std::vector<DriftRecord> DriftTracker::measure(int64_t t, const at::Tensor& test_means, const std::vector<double>& acc,
                                                const std::vector<double>& fresh_acc) const {
   std::vector<DriftRecord> out;
-  if (t == 0) return out;
-  if (!reference_.defined()) throw std::logic_error("DriftTracker::measure: no reference (remember() first)");
+  // No reference: a run resumed from a checkpoint written without train.drift (or by an
+  // older lorasub) measures the tasks it finishes from then on.
+  if (t == 0 || !reference_.defined()) return out;
   const at::Tensor now = test_means.to(at::kCPU).to(at::kDouble);
   const at::Tensor ref = reference_.to(at::kDouble);
   for (int64_t j = 0; j < t; ++j) {
@@ -23,10 +23,11 @@ std::vector<DriftRecord> DriftTracker::measure(int64_t t, const at::Tensor& test
       sum += 1.0 - ref[c].dot(now[c]).item<double>() / (na * nb);
       ++n;
     }
+    if (n == 0) continue;  // no reference for task j (see above), or no test images
     DriftRecord r;
     r.task = j;
     r.after_task = t;
-    r.mean_cosine_distance = n > 0 ? sum / static_cast<double>(n) : 0.0;
+    r.mean_cosine_distance = sum / static_cast<double>(n);
     r.stale_accuracy_drop = fresh_acc.at(static_cast<size_t>(j)) - acc.at(static_cast<size_t>(j));
     out.push_back(r);
   }

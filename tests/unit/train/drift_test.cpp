@@ -54,6 +54,18 @@ TEST(FeatureDrift, CosineDistanceAndStaleDropByHand) {
   EXPECT_DOUBLE_EQ(r2[1].stale_accuracy_drop, 4);
 }
 
+TEST(FeatureDrift, TasksWithoutAReferenceAreNotMeasured) {
+  // A run resumed from a checkpoint without drift references: nothing to compare to.
+  const data::TaskPlan plan = plan3();
+  DriftTracker tracker(plan);
+  EXPECT_TRUE(tracker.measure(1, at::ones({4, 2}), {50, 50}, {50, 50}).empty());
+  tracker.remember(1, at::ones({4, 2}));  // task 1 from now on; task 0 has none
+  const auto r = tracker.measure(2, at::ones({6, 2}), {1, 2, 3}, {1, 2, 3});
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].task, 1);
+  EXPECT_NEAR(r[0].mean_cosine_distance, 0.0, 1e-12);
+}
+
 TEST(FeatureDrift, ResumedTrackerMeasuresTheSame) {
   const data::TaskPlan plan = plan3();
   DriftTracker a(plan), b(plan);
