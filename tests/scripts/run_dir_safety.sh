@@ -37,9 +37,13 @@ expect_in "$work/first.out" "--overwrite: removed .* files of the earlier run" "
   || { echo "FAIL: --overwrite left the old files"; fail=1; }
 tiny first --overwrite --resume auto; expect_rc 2 $? "--overwrite with --resume"
 
-# Two runs on one directory at once: the second is refused while the first runs on.
-run 2 train -c "$cfg" --set "run.dir=$work/runs" --set run.name=busy --set data.synthetic_per_class=400 \
-  --set train.init_epochs=40 >"$work/busy-a.out" 2>"$work/busy-a.err" &
+# Two runs on one directory at once: the second is refused while the first runs on. The
+# first trains until it is stopped below (40 epochs once ended before the second one had
+# started, on a loaded machine, and the second then met its checkpoints instead).
+# mpirun itself in the background (not the `run` function's subshell), so that the TERM
+# below reaches it and through it the ranks.
+mpirun -np 2 --oversubscribe --bind-to none "$bin" train -c "$cfg" --set "run.dir=$work/runs" --set run.name=busy \
+  --set data.synthetic_per_class=400 --set train.init_epochs=1000000 >"$work/busy-a.out" 2>"$work/busy-a.err" &
 a=$!
 # It holds the lock once its pid is in the lock file (before its first step).
 for _ in $(seq 3000); do [ -s "$work/runs/busy/.lock" ] && break; sleep 0.1; done
