@@ -31,14 +31,10 @@ write("drs:\n  energy: 1.5\n", "cfg", "range.yaml")
 write("model:\n  dim: 30\n  heads: 4\n", "cfg", "heads.yaml")
 
 # ---- safetensors (tiny ViT: dim 16, depth 2, mlp 32, 14 px, patch 7 -> 5 tokens)
-d, depth, mlp, t = 16, 2, 32, 5
-shapes = {"patch_embed.proj.weight": [d, 1, 7, 7], "patch_embed.proj.bias": [d], "cls_token": [1, 1, d],
-          "pos_embed": [1, t, d], "norm.weight": [d], "norm.bias": [d]}
-for i in range(depth):
-    for k, s in (("norm1.weight", [d]), ("norm1.bias", [d]), ("attn.qkv.weight", [3 * d, d]), ("attn.qkv.bias", [3 * d]),
-                 ("attn.proj.weight", [d, d]), ("attn.proj.bias", [d]), ("norm2.weight", [d]), ("norm2.bias", [d]),
-                 ("mlp.fc1.weight", [mlp, d]), ("mlp.fc1.bias", [mlp]), ("mlp.fc2.weight", [d, mlp]), ("mlp.fc2.bias", [d])):
-        shapes[f"blocks.{i}.{k}"] = s
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
+from vit_shapes import vit_shapes  # noqa: E402
+d = 16
+shapes = vit_shapes()
 def safetensors(tensors, header_extra=None):
     header, blobs, off = {}, [], 0
     for name, a in tensors.items():

@@ -65,17 +65,12 @@ expect_in "$work/pre.err" "pretrain.output '$work/outdir' is a directory" "pretr
 grep -q "pretrain epoch" "$work/pre.out" && { echo "FAIL: pretrained before refusing"; fail=1; }
 
 # A backbone with one NaN: refused at load, naming the tensor.
-"$PY" - "$work/nan.safetensors" <<'PY'
+"$PY" - "$work/nan.safetensors" "$src/tests/tools" <<'PY'
 import json, struct, sys
 import numpy as np
-d, depth, mlp, t = 16, 2, 32, 5
-shapes = {"patch_embed.proj.weight": [d, 1, 7, 7], "patch_embed.proj.bias": [d], "cls_token": [1, 1, d],
-          "pos_embed": [1, t, d], "norm.weight": [d], "norm.bias": [d]}
-for i in range(depth):
-    for k, s in (("norm1.weight", [d]), ("norm1.bias", [d]), ("attn.qkv.weight", [3 * d, d]), ("attn.qkv.bias", [3 * d]),
-                 ("attn.proj.weight", [d, d]), ("attn.proj.bias", [d]), ("norm2.weight", [d]), ("norm2.bias", [d]),
-                 ("mlp.fc1.weight", [mlp, d]), ("mlp.fc1.bias", [mlp]), ("mlp.fc2.weight", [d, mlp]), ("mlp.fc2.bias", [d])):
-        shapes[f"blocks.{i}.{k}"] = s
+sys.path.insert(0, sys.argv[2])
+from vit_shapes import vit_shapes
+shapes = vit_shapes()
 header, blobs, off = {}, [], 0
 for name, s in shapes.items():
     a = np.full(s, 0.01, np.float32)
