@@ -2,7 +2,8 @@
 # recipe measured in ENV.md), and the pieces slurm_2node_lib.sh shares with it. Source
 # after lib.sh; set work. Adds its pids to `pids`.
 # slurm_start: munged, slurmctld, slurmd; waits for the node to be idle.
-# slurm_stop:  scontrol shutdown, then everything by pid; removes the cluster directory.
+# slurm_stop:  scontrol shutdown, then everything by pid; removes the cluster directory
+#              and unsets SLURM_CONF (so a second call does nothing).
 # Sockets and daemon state live in a short `mktemp -d` directory ($cluster), never under
 # the build tree: a Unix socket path is limited to 108 bytes, and munged's and slurmstepd's
 # sockets would not fit under a long clone path.
@@ -98,6 +99,9 @@ slurm_stop() {
     mkdir -p "$work/cluster" && cp -r "$cluster/log" "$work/cluster/" 2>/dev/null
     rm -rf "$cluster"; cluster=""
   fi
+  # Stopped: a second call (the EXIT trap after an explicit stop) must not wait a minute
+  # for `scontrol shutdown` to give up on a controller that is gone.
+  unset SLURM_CONF
 }
 # job_field JOBID FIELD: a field of `scontrol show job` ("" once the job is gone).
 job_field() { scontrol show job "$1" 2>/dev/null | tr ' ' '\n' | sed -n "s/^$2=//p" | head -1; }
