@@ -205,9 +205,10 @@ while [ "$(elapsed_ms)" -lt 780000 ]; do
   if [ -z "$wa" ] && [ "$sa" = RUNNING ] && [ "$(job_ranks "$ja" | wc -l)" = 2 ]; then
     # A is short: under load its end can come between finding a rank and reading its
     # namespaces (seen: "rank 1: host  (network namespace of ?)"). A sample in which a
-    # rank has already exited says nothing: take it again at the next poll.
+    # rank has already exited (gone, or a zombie: no namespace links) says nothing: take
+    # it again at the next poll. A live rank in a wrong namespace still fails below.
     w=$(where_ranks "$ja") gone=0
-    for p in $(sed -n 's/.*, pid \([0-9]*\)$/\1/p' <<<"$w"); do kill -0 "$p" 2>/dev/null || gone=1; done
+    for p in $(sed -n 's/.*, pid \([0-9]*\)$/\1/p' <<<"$w"); do readlink "/proc/$p/ns/net" >/dev/null 2>&1 || gone=1; done
     [ "$gone" = 0 ] && wa="$w"
   fi
   if [ "$hold" = 0 ] && [ -s "$work/held.pids" ]; then
