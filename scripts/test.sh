@@ -4,7 +4,7 @@
 #
 # Usage: scripts/test.sh [CTEST ARGS...]   e.g. scripts/test.sh -L unit
 # Without arguments it also runs scripts/fuzz.sh (every libFuzzer harness, 20 s each) and
-# scripts/sanitize.sh (unit tests of the LibTorch-free modules and the MPI contract under
+# scripts/sanitize.sh --all (every unit test, mpi.equivalence and the MPI contract under
 # ASan+UBSan).
 # Environment: LORASUB_SKIP_DEPS=1 skips the installer; LORASUB_FUZZ_SECONDS (0: no
 # fuzzing); LORASUB_SANITIZE=0 skips the sanitizer build.
@@ -27,7 +27,7 @@ if [ $# -eq 0 ] && [ "$fuzz_seconds" != 0 ]; then
 fi
 if [ $# -eq 0 ] && [ "${LORASUB_SANITIZE:-1}" != 0 ]; then
   start=$(date +%s)
-  scripts/sanitize.sh || status=1
+  scripts/sanitize.sh --all || status=1
   echo "sanitizers: $(( $(date +%s) - start )) s"
 fi
 exit $status
