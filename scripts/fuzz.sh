@@ -33,7 +33,7 @@ echo "fuzz: built in $(( $(date +%s) - start )) s"
 "$build/make_seeds" "$build/seeds" || { echo "fuzz: make_seeds failed"; exit 1; }
 # Harnesses run side by side, one per core (LORASUB_FUZZ_JOBS to change): each still
 # gets its full --seconds. One result line each, printed in order at the end.
-jobs="${LORASUB_FUZZ_JOBS:-$(nproc)}"
+parallel="${LORASUB_FUZZ_JOBS:-$(nproc)}"
 fuzz_one() {  # fuzz_one NAME: writes the result line to $build/NAME.result; exit 1 on failure
   local n="$1" bin="$build/$1" work="$build/work/$1" found="$build/findings/$1" regress="tests/fuzz/regressions/$1"
   local res="$build/$n.result"
@@ -61,7 +61,7 @@ fuzz_one() {  # fuzz_one NAME: writes the result line to $build/NAME.result; exi
 status=0 running=()
 for n in "${names[@]}"; do
   rm -f "$build/$n.result"
-  while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || true; done
+  while [ "$(jobs -rp | wc -l)" -ge "$parallel" ]; do wait -n || true; done
   fuzz_one "$n" &
   running+=($!)
 done
