@@ -9,7 +9,7 @@
 # Default: the modules without LibTorch (core, data, io, obs, report and their unit
 # tests; dist and mpi.contract on 2 ranks), about 2.5 min on 2 cores from scratch.
 # --all (what scripts/test.sh runs in CI): also model, method, train and mpi.equivalence,
-# every unit and MPI test program; 391 s from a fresh clone on 2 idle cores.
+# every unit and MPI test program; 328-391 s from a fresh clone on 2 idle cores.
 #
 # Usage: scripts/sanitize.sh [--all] [CTEST ARGS...]   e.g. scripts/sanitize.sh -R SafeTensors
 # LORASUB_SANITIZE=0 makes scripts/test.sh skip it.
