@@ -1,6 +1,7 @@
 #include "lorasub/method/grad_sync.h"
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 
 #include <chrono>
 #include <stdexcept>

@@ -3,6 +3,7 @@
 #include "lorasub/method/normalize.h"
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 
 namespace lorasub::method {
 

@@ -1,6 +1,7 @@
 #include "lorasub/method/projected_adam.h"
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 
 #include <cmath>
 #include <stdexcept>

@@ -1,5 +1,6 @@
 // The augmented triplet loss against a brute-force double loop.
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>

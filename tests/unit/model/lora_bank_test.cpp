@@ -1,6 +1,7 @@
 // LoraBank against explicit dense weights: W0 +/- sum B A, the low-rank current
 // adapter equal to folding it in, and the reference initialisation.
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 #include <gtest/gtest.h>
 
 #include <cmath>

@@ -1,6 +1,7 @@
 // ViT: timm names and shapes, safetensors round trip, clear load errors, and a
 // forward checked against an independent per-token implementation.
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
