@@ -4,15 +4,14 @@
 #include <ATen/Parallel.h>
 
 #include <CLI/CLI.hpp>
-#include <chrono>
 #include <cstdio>
 #include <functional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "lorasub/core/config.h"
 #include "lorasub/core/error.h"
+#include "lorasub/dist/job_end.h"
 #include "lorasub/dist/world.h"
 #include "lorasub/train/bench.h"
 #include "lorasub/train/bench_figures.h"
@@ -216,20 +215,16 @@ int main(int argc, char** argv) {
     if (world.is_root()) std::printf("\nbench (%d rank(s)):\n%s", world.size, r.text().c_str());
     return lorasub::kExitOk;
   } catch (const lorasub::ConfigError& e) {
-    // Usually every rank hits the same bad input (a missing dataset directory): rank 0
-    // reports it and aborts the job; the others wait a moment so that it is said once,
-    // and report it themselves only when it is theirs alone.
-    if (!world.is_root()) std::this_thread::sleep_for(std::chrono::seconds(2));
-    dist::abort_job(world, std::string("config error: ") + e.what(), lorasub::kExitUsage);
+    // Usually every rank hits the same bad input (a missing dataset directory): then the
+    // ranks agree, rank 0 says it once and all exit 2; a rank alone with it aborts the job.
+    dist::end_job(world, std::string("config error: ") + e.what(), lorasub::kExitUsage);
   } catch (const lorasub::FormatError& e) {
     // A malformed input file (weights, dataset, checkpoint) is bad input, as a config is.
-    if (!world.is_root()) std::this_thread::sleep_for(std::chrono::seconds(2));
-    dist::abort_job(world, std::string("error: ") + e.what(), lorasub::kExitUsage);
+    dist::end_job(world, std::string("error: ") + e.what(), lorasub::kExitUsage);
   } catch (const lorasub::NonFiniteError& e) {
-    // Every rank sees the same all-reduced sums: let rank 0 say it once.
-    if (!world.is_root()) std::this_thread::sleep_for(std::chrono::seconds(2));
-    dist::abort_job(world, std::string("error: ") + e.what(), lorasub::kExitNonFinite);
+    // Every rank sees the same all-reduced sums.
+    dist::end_job(world, std::string("error: ") + e.what(), lorasub::kExitNonFinite);
   } catch (const std::exception& e) {
-    dist::abort_job(world, std::string("error: ") + e.what(), lorasub::kExitFailure);
+    dist::end_job(world, std::string("error: ") + e.what(), lorasub::kExitFailure);
   }
 }

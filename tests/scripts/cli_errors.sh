@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Bad input is a clear message and exit code 2, printed once (rank 0) on 2 ranks, with
-# nothing left behind: a missing file, an unknown key (with its suggestion), a wrong
+# Bad input is a clear message and exit code 2, printed once (rank 0) on 2 ranks, the
+# other rank exiting quietly (no abort, no stop message), with nothing left behind: a missing file, an unknown key (with its suggestion), a wrong
 # type, a value out of range, a bad --set, a missing dataset directory.
 # Usage: cli_errors.sh LORASUB_BIN WORK_DIR
 set -uo pipefail
@@ -16,6 +16,9 @@ expect() {  # expect NAME PATTERN ARGS...
   if [ "$rc" -ne 2 ] || [ "$n" -ne 1 ]; then
     echo "FAIL $name: exit $rc (want 2), message '$pattern' printed $n times (want 1):"
     sed 's/^/    /' "$work/$name.err"; fail=1
+  elif grep -qE "stop signal|checkpointing|ORTE_ERROR_LOG|MPI_ABORT|show_help" "$work/$name.err"; then
+    # The other rank refused the same input: it exits quietly, no abort, no stop message.
+    echo "FAIL $name: the ranks did not end together quietly:"; sed 's/^/    /' "$work/$name.err"; fail=1
   else
     echo "ok   $name: $(grep "$pattern" "$work/$name.err")"
   fi

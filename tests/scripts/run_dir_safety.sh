@@ -21,6 +21,8 @@ refused() {
   local name="$1" pattern="$2"; shift 2
   run 2 train -c "$cfg" "$@" >"$work/$name.out" 2>"$work/$name.err"; expect_rc 2 $? "$name"
   expect_in "$work/$name.err" "$pattern" "$name: says '$pattern'"
+  if grep -qE "stop signal|checkpointing|ORTE_ERROR_LOG|MPI_ABORT" "$work/$name.err"; then
+    echo "FAIL: $name: the other rank did not exit quietly:"; sed 's/^/    /' "$work/$name.err"; fail=1; fi
   if grep -q "epoch" "$work/$name.out"; then echo "FAIL: $name: trained before refusing"; fail=1; fi
 }
 

@@ -8,6 +8,7 @@
 #include "lorasub/core/error.h"
 #include "lorasub/dist/mpi_check.h"
 #include "lorasub/dist/cuda_device.h"
+#include "lorasub/dist/job_end.h"
 #include "lorasub/dist/mpi_communicator.h"
 #if LORASUB_HAVE_NCCL
 #include "lorasub/dist/nccl_communicator.h"
@@ -30,6 +31,10 @@ MpiRuntime::MpiRuntime(int* argc, char*** argv) {
   char host[256] = {0};
   gethostname(host, sizeof(host) - 1);
   world_.host = host;
+  static MPI_Comm end_comm = MPI_COMM_NULL;  // lives until MPI_Finalize
+  LORASUB_MPI_CHECK(MPI_Comm_dup(MPI_COMM_WORLD, &end_comm));
+  MPI_Comm_set_errhandler(end_comm, MPI_ERRORS_RETURN);
+  detail::set_job_end_comm(&end_comm);
 }
 
 MpiRuntime::~MpiRuntime() {
@@ -84,18 +89,6 @@ std::unique_ptr<Communicator> make_communicator(const std::string& backend, cons
     return std::make_unique<MpiCommunicator>(MPI_COMM_WORLD);
   if (backend == "auto") return std::make_unique<LocalCommunicator>();
   throw ConfigError("dist.backend '" + backend + "' is not one of: auto, mpi, nccl, local");
-}
-
-void abort_job(const World& world, const std::string& what, int exit_code) {
-  std::fprintf(stderr, "lorasub: %s rank %d (pid %d): %s\n", world.host.c_str(), world.rank,
-               static_cast<int>(getpid()), what.c_str());
-  std::fflush(stderr);
-  std::fflush(stdout);
-  int initialized = 0, finalized = 0;
-  MPI_Initialized(&initialized);
-  MPI_Finalized(&finalized);
-  if (initialized && !finalized && world.size > 1) MPI_Abort(MPI_COMM_WORLD, exit_code);
-  std::_Exit(exit_code);
 }
 
 }  // namespace lorasub::dist

@@ -47,7 +47,4 @@ std::unique_ptr<Communicator> make_communicator(const std::string& backend, cons
                                                 const DeviceSpec& device = {},
                                                 double nccl_timeout_seconds = 600);
 
-// Aborts the whole job after printing `what` with host, rank and pid to stderr.
-[[noreturn]] void abort_job(const World& world, const std::string& what, int exit_code);
-
 }  // namespace lorasub::dist

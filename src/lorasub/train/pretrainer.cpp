@@ -23,6 +23,7 @@
 #include "lorasub/model/vit.h"
 #include "lorasub/train/datasets.h"
 #include "lorasub/train/progress.h"
+#include "lorasub/train/root_check.h"
 
 namespace lorasub::train {
 namespace {
@@ -78,7 +79,7 @@ void check_output(const std::string& out) {
 }  // namespace
 
 PretrainResult pretrain(const Config& cfg, const dist::World& world, dist::Communicator& comm) {
-  if (world.is_root()) check_output(cfg.pretrain.output);
+  checked_on_root(comm, [&] { check_output(cfg.pretrain.output); });  // all ranks refuse together
   const auto t0 = std::chrono::steady_clock::now();
   DataSplits data = open_dataset(cfg.pretrain.dataset, cfg.pretrain.root, cfg.data, cfg.model, cfg.run.seed);
   const model::VitShape shape{cfg.model.image_size, cfg.model.channels, cfg.model.patch,

@@ -16,6 +16,7 @@ namespace {
 
 volatile sig_atomic_t g_signal = 0;       // first stop signal
 volatile sig_atomic_t g_count = 0;        // stop signals seen (USR1, TERM, INT)
+volatile sig_atomic_t g_announce = 0;    // training has begun: say what a stop does
 std::atomic<double> g_deadline{0.0};
 std::atomic<bool> g_installed{false};
 
@@ -35,6 +36,9 @@ void on_signal(int sig) {
   }
   if (g_signal == 0) {
     g_signal = sig;
+    // During start-up there is nothing to checkpoint yet, and the TERM may be the
+    // launcher ending the job for a peer's bad input: the trainer says it if it acts on it.
+    if (g_announce == 0) return;
     say(sig == SIGUSR1 ? "lorasub: SIGUSR1: stopping at the next step, checkpointing\n"
                        : "lorasub: stop signal: stopping at the next step, checkpointing "
                          "(send it again to exit at once)\n");
@@ -76,6 +80,10 @@ void install_stop_handlers(double deadline_seconds) {
   std::thread(watchdog).detach();
 }
 
+void announce_stops() {
+  g_announce = 1;
+  if (g_signal != 0) say("lorasub: a stop signal came during start-up: stopping at the first step, checkpointing\n");
+}
 bool stop_requested() { return g_signal != 0; }
 int stop_signal() { return g_signal; }
 void request_stop(int sig) { on_signal(sig); }

@@ -11,6 +11,10 @@ namespace lorasub::train {
 // Installs the handlers and starts the deadline watchdog (deadline_seconds <= 0: none).
 // Idempotent; later calls update the deadline.
 void install_stop_handlers(double deadline_seconds);
+// From now on the first stop signal is announced on stderr as it arrives (the trainer
+// calls it as training begins; before, a signal is recorded silently and reported when
+// the agreed stop happens).
+void announce_stops();
 // True once a stop signal arrived on this rank.
 bool stop_requested();
 // The signal that asked for the stop (0 if none).

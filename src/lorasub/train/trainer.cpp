@@ -136,6 +136,7 @@ TrainSummary Trainer::run(int64_t max_tasks) {
                      std::to_string(tasks) + " tasks, " + std::to_string(world_.size) +
                      " rank(s), " + std::to_string(at::get_num_threads()) + " thread(s) each; device " +
                      device_.description + ", " + cfg_.train.precision + ", " + comm_.name());
+  announce_stops();
   auto wall = [&] { return wall_before_ + since(t0); };
   // A resumed run shows the accuracies and the drift measured before the stop.
   if (const auto& acc = summary_.accuracy; acc.rows() > 0 && metrics_.enabled()) {

@@ -80,6 +80,7 @@ class Trainer {
 
  private:
   void claim_run_dir(const ResumeRequest& req);
+  void claim_run_dir_on_root(const ResumeRequest& req);
   void run_task(int64_t t);
   void train_epochs(int64_t t, const std::vector<int64_t>& indices);
   void write_outputs() const;

@@ -10,13 +10,17 @@
 #include "lorasub/io/run_dir.h"
 #include "lorasub/train/checkpoint.h"
 #include "lorasub/train/progress.h"
+#include "lorasub/train/root_check.h"
 #include "lorasub/train/trainer.h"
 
 namespace lorasub::train {
 
 void Trainer::claim_run_dir(const ResumeRequest& req) {
   claimed_ = true;
-  if (!world_.is_root()) return;
+  checked_on_root(comm_, [&] { claim_run_dir_on_root(req); });  // all ranks refuse together
+}
+
+void Trainer::claim_run_dir_on_root(const ResumeRequest& req) {
   const io::RunDir dir(cfg_.run.dir, cfg_.run.name);  // refuses an empty name or ".."
   created_run_dir_ = ::access(dir.path().c_str(), F_OK) != 0;
   lock_ = std::make_unique<io::RunLock>(dir.path());
