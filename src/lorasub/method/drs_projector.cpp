@@ -20,7 +20,9 @@ int64_t kept_dimensions(const std::vector<double>& eig, double energy) {
 }
 
 DrsProjector make_projector(const at::Tensor& cov, double energy) {
-  at::Tensor c = cov.to(at::kDouble);
+  // On the host whatever the device: LAPACK's eigh in float64 gives every rank and every
+  // device the same k, and the eigenvalues are read on the host.
+  at::Tensor c = cov.to(at::TensorOptions(at::kDouble).device(at::kCPU));
   c = (c + c.transpose(0, 1)) * 0.5;  // exact symmetry for eigh
   auto [vals, vecs] = at::linalg_eigh(c);  // ascending
   vals = vals.flip({0}).contiguous();
@@ -30,7 +32,7 @@ DrsProjector make_projector(const at::Tensor& cov, double energy) {
   out.kept = kept_dimensions(eig, energy);
   at::Tensor vk = vecs.narrow(1, 0, out.kept);
   at::Tensor p = at::matmul(vk, vk.transpose(0, 1)) / std::sqrt(static_cast<double>(out.kept));
-  out.p = p.to(at::kFloat).contiguous();
+  out.p = p.to(at::TensorOptions(at::kFloat).device(cov.device())).contiguous();
   return out;
 }
 

@@ -15,7 +15,8 @@ struct DrsProjector {
   int64_t kept = 0;      // k
 };
 
-// cov: d x d symmetric PSD (float64). Eigen-decomposition in float64.
+// cov: d x d symmetric PSD, on any device. The eigen-decomposition runs on the host in
+// float64 (LAPACK); P comes back on cov's device.
 DrsProjector make_projector(const at::Tensor& cov, double energy);
 
 // k for eigenvalues sorted descending (exposed for tests).

@@ -117,10 +117,7 @@ void Learner::covariance_pass(const BatchSource& batches) {
   }
   acc.allreduce(comm_);
   for (int64_t i = 0; i < s.depth; ++i) {
-    // eigh in float64 on the host (LAPACK), the projector back on the device.
-    DrsProjector p = make_projector(acc.covariance(i).to(at::kCPU), cfg_.drs.energy);
-    p.p = p.p.to(device_);
-    projectors_.push_back(std::move(p));
+    projectors_.push_back(make_projector(acc.covariance(i), cfg_.drs.energy));  // eigh on the host
     kept_dims_[i] = projectors_.back().kept;
   }
 }

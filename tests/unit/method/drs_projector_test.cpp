@@ -41,6 +41,19 @@ TEST(DrsProjector, RotatedCovariance) {
   EXPECT_LT((p.p.to(at::kDouble) - expect).abs().max().item<double>(), 1e-6);
 }
 
+TEST(DrsProjector, Float32InputGivesTheFloat64Projector) {
+  // Any dtype and device in: the decomposition is the host's float64 one, P comes back
+  // float32 on the input's device.
+  at::Tensor c = at::diag(at::tensor({1.0, 10.0, 0.01, 5.0}, at::kDouble));
+  DrsProjector a = make_projector(c, 0.99), b = make_projector(c.to(at::kFloat).t(), 0.99);
+  EXPECT_EQ(b.kept, a.kept);
+  EXPECT_EQ(b.p.device(), c.device());
+  EXPECT_EQ(b.p.scalar_type(), at::kFloat);
+  // The float32 rounding of 0.01 moves no eigenvector of a diagonal C: P agrees to
+  // float32 rounding of its entries (~6e-8 at 1/sqrt(3)).
+  EXPECT_LT((a.p - b.p).norm().item<double>(), 1e-6);
+}
+
 TEST(Covariance, SumsOuterProductsOverAllTokens) {
   at::Tensor z = at::tensor({1.0f, 2.0f, 0.0f, 1.0f, 3.0f, -1.0f}).reshape({1, 3, 2});  // B=1,T=3,d=2
   CovarianceAccumulator acc(2, 2);
