@@ -7,9 +7,12 @@
 // there, wait() is called, and the result comes back to be checked on the host.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "lorasub/dist/communicator.h"
@@ -168,6 +171,46 @@ TEST(Contract, ManyCollectivesInARowStayOrdered) {
   for (int k = 0; k < 10; ++k) want *= static_cast<float>(N());
   for (float v : b.values()) EXPECT_EQ(v, want);
 }
+
+#if LORASUB_HAVE_NCCL
+// Holds a stream until the flag is set (a host function queued on it).
+void CUDART_CB hold_stream(void* flag) {
+  while (!static_cast<std::atomic<bool>*>(flag)->load()) std::this_thread::yield();
+}
+
+TEST(Contract, DeviceCollectivesQueueOnTheGivenStream) {
+  // Torch's current stream is seldom the legacy default one: a collective must queue
+  // behind the work already on the caller's stream, and wait() must cover that stream.
+  // The stream is held by a host function; a gather (a copy even on one rank) queued
+  // behind it must not have run until it is released.
+  if (!g_comm->device_buffers()) GTEST_SKIP() << "host-only backend";
+  cudaStream_t s = nullptr, other = nullptr;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), cudaSuccess);
+  ASSERT_EQ(cudaStreamCreateWithFlags(&other, cudaStreamNonBlocking), cudaSuccess);
+  const size_t n = 4096;
+  std::vector<size_t> counts(static_cast<size_t>(N()), n);
+  Buffer<float> send(std::vector<float>(n, static_cast<float>(R() + 1)));
+  Buffer<float> recv(std::vector<float>(n * counts.size(), -1.0f));
+  std::atomic<bool> go{false};
+  ASSERT_EQ(cudaLaunchHostFunc(s, hold_stream, &go), cudaSuccess);
+  g_comm->use_stream(s);
+  g_comm->allgatherv(send.data(), n, recv.data(), counts);
+  std::vector<float> early(n * counts.size(), 0.0f);
+  ASSERT_EQ(cudaMemcpyAsync(early.data(), recv.data(), early.size() * sizeof(float), cudaMemcpyDeviceToHost, other),
+            cudaSuccess);
+  ASSERT_EQ(cudaStreamSynchronize(other), cudaSuccess);
+  EXPECT_EQ(cudaStreamQuery(s), cudaErrorNotReady);
+  go = true;
+  const std::vector<float> got = recv.values();  // wait(): covers stream s
+  g_comm->use_stream(nullptr);
+  EXPECT_EQ(std::count(early.begin(), early.end(), -1.0f), static_cast<std::ptrdiff_t>(early.size()))
+      << "the gather ran before the work queued ahead of it on its stream";
+  for (size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], static_cast<float>(i / n + 1)) << "element " << i;
+  EXPECT_EQ(cudaStreamQuery(s), cudaSuccess);
+  cudaStreamDestroy(s);
+  cudaStreamDestroy(other);
+}
+#endif
 
 }  // namespace
 }  // namespace lorasub::dist

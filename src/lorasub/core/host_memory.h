@@ -4,6 +4,7 @@
 // only sees this interface.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <vector>
 
@@ -15,6 +16,9 @@ class HostMemory {
   // Thread-safe; throws std::bad_alloc (or a subclass) when out of memory.
   virtual void* allocate(size_t bytes) = 0;
   virtual void deallocate(void* p, size_t bytes) noexcept = 0;
+  // Page-locked (pinned): only such memory may be the source of a non-blocking copy
+  // to a device.
+  virtual bool page_locked() const { return false; }
 };
 
 // A std::allocator that draws from a HostMemory (nullptr: the ordinary heap). The
@@ -45,7 +49,8 @@ struct HostAllocator {
   bool operator!=(const HostAllocator<U>& o) const { return memory != o.memory; }
 };
 
-// Pixels of a batch (floats, NCHW).
+// Pixels of a batch (floats, NCHW) and its labels.
 using PixelVector = std::vector<float, HostAllocator<float>>;
+using LabelVector = std::vector<int64_t, HostAllocator<int64_t>>;
 
 }  // namespace lorasub

@@ -19,6 +19,7 @@ Batch make_batch(const ImageSet& set, const SmallImageTransform& transform,
                  const std::vector<int64_t>& indices, StreamKey key, HostMemory* memory) {
   Batch b;
   b.pixels = PixelVector(HostAllocator<float>(memory));
+  b.labels = LabelVector(HostAllocator<int64_t>(memory));
   b.n = static_cast<int64_t>(indices.size());
   b.channels = set.channels;
   b.height = set.height;
@@ -47,6 +48,7 @@ Batch make_batch(const SampleSource& source, bool train, const std::vector<int64
                  StreamKey key, HostMemory* memory) {
   Batch b;
   b.pixels = PixelVector(HostAllocator<float>(memory));
+  b.labels = LabelVector(HostAllocator<int64_t>(memory));
   b.n = static_cast<int64_t>(indices.size());
   b.channels = source.channels();
   b.height = source.height();

@@ -21,9 +21,15 @@ namespace lorasub::data {
 struct Batch {
   int64_t n = 0, channels = 0, height = 0, width = 0;
   PixelVector pixels;            // n * channels * height * width (HostMemory of the loader)
-  std::vector<int64_t> labels;   // n
+  LabelVector labels;            // n (the same HostMemory)
   std::vector<int64_t> indices;  // dataset indices, n
   double wait_seconds = 0.0;     // how long next() waited for this batch
+  // Pixels and labels are in page-locked memory: they may be copied to a device
+  // without blocking (from pageable memory such a copy must block).
+  bool page_locked() const {
+    const HostMemory* m = pixels.get_allocator().memory;
+    return m != nullptr && m->page_locked();
+  }
 };
 
 struct StreamKey {

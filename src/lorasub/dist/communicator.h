@@ -3,10 +3,17 @@
 // collective: every rank must make them in the same order.
 //
 // Memory: every communicator takes host buffers. One whose device_buffers() is true
-// (NCCL) also takes CUDA device buffers: those collectives are queued on its stream and
-// complete asynchronously (wait() blocks until they have), host ones go over MPI, the
-// control plane, and are complete on return. A communicator whose device_buffers() is
-// false must never see a device pointer: callers stage such buffers through the host.
+// (NCCL) also takes CUDA device buffers: those collectives are queued on the stream last
+// given to use_stream() and complete asynchronously (wait() blocks until they have);
+// host ones go over MPI, the control plane, and are complete on return. A communicator
+// whose device_buffers() is false must never see a device pointer: callers stage such
+// buffers through the host.
+//
+// Order against compute: a device collective is queued on the caller's stream (torch's
+// current stream, passed by method/tensor_comm before each one), so it starts after every
+// kernel queued on that stream before the call (the backward that wrote the gradients)
+// and finishes before any kernel queued after it (the optimizer step that reads them).
+// The host never waits for it except in wait().
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -28,6 +35,11 @@ class Communicator {
   // collectives are blocking). A collective that does not complete within the
   // communicator's deadline, or fails asynchronously, brings the whole job down.
   virtual void wait() {}
+  // The CUDA stream (an opaque cudaStream_t; nullptr: the legacy default stream) that
+  // device-buffer collectives issued from now on are queued on, and that wait() waits
+  // for. dist/ knows no torch: the caller passes torch's current stream. A no-op for
+  // communicators that take no device buffers.
+  virtual void use_stream(void* stream) { (void)stream; }
 
   // In-place sums across ranks; every rank receives the same result.
   virtual void allreduce_sum(float* data, size_t n) = 0;

@@ -5,6 +5,7 @@
 #include <new>
 #include <stdexcept>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #if LORASUB_HAVE_NCCL
@@ -28,7 +29,8 @@ void check(cudaError_t e, const char* what) {
 
 class PinnedPool final : public HostMemory {
  public:
-  explicit PinnedPool(int device) : device_(device) {}
+  PinnedPool(int device, StreamSource copies) : device_(device), copies_(std::move(copies)) {}
+  bool page_locked() const override { return true; }
   ~PinnedPool() override {
     std::lock_guard<std::mutex> lock(mu_);
     cudaSetDevice(device_);
@@ -67,9 +69,10 @@ class PinnedPool final : public HostMemory {
     Block b = it->second;
     used_.erase(it);
     cudaSetDevice(device_);
-    // Complete once the work queued so far (on the legacy default stream, which the
-    // trainer's copies use) is done; until then the block is not handed out again.
-    if (cudaEventRecord(b.done, nullptr) != cudaSuccess) {
+    // Complete once the work queued so far on the copies' stream is done; until then
+    // the block is not handed out again.
+    cudaStream_t stream = copies_ ? static_cast<cudaStream_t>(copies_()) : nullptr;
+    if (cudaEventRecord(b.done, stream) != cudaSuccess) {
       cudaGetLastError();
       cudaDeviceSynchronize();
     }
@@ -83,6 +86,7 @@ class PinnedPool final : public HostMemory {
     cudaEvent_t done;
   };
   int device_;
+  StreamSource copies_;
   std::mutex mu_;
   std::vector<Block> free_;
   std::unordered_map<void*, Block> used_;
@@ -114,7 +118,9 @@ size_t cuda_memory_used(int device) {
   return total_b - free_b;
 }
 
-std::unique_ptr<HostMemory> make_pinned_memory(int device) { return std::make_unique<PinnedPool>(device); }
+std::unique_ptr<HostMemory> make_pinned_memory(int device, StreamSource copies) {
+  return std::make_unique<PinnedPool>(device, std::move(copies));
+}
 
 #else  // built without the CUDA toolkit
 
@@ -127,7 +133,7 @@ void cuda_set_device(int) { throw std::runtime_error("this lorasub was built wit
 
 size_t cuda_memory_used(int) { return 0; }
 
-std::unique_ptr<HostMemory> make_pinned_memory(int) {
+std::unique_ptr<HostMemory> make_pinned_memory(int, StreamSource) {
   throw std::runtime_error("pinned memory needs a build with the CUDA toolkit");
 }
 

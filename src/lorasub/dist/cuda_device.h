@@ -2,6 +2,7 @@
 // what the NCCL communicator and the loader's pinned batches need. In a build without
 // the CUDA toolkit every function reports that no device is usable.
 #pragma once
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -21,11 +22,16 @@ std::string cuda_visible_devices_text();
 // keep cached, so after a run it is close to the peak they reserved). 0 without CUDA.
 size_t cuda_memory_used(int device);
 
+// The CUDA stream (an opaque cudaStream_t) that the caller's copies are queued on now:
+// torch's current stream, which only a torch-aware caller knows.
+using StreamSource = std::function<void*()>;
+
 // Page-locked host memory for batches on device `device`, reused without
 // reallocating: a freed block is handed out again only after the GPU work queued
-// before its release (its copy to the device) has completed, so an asynchronous copy
-// never reads memory a loader thread is already refilling. Thread-safe.
+// before its release on `copies` (the stream its copy to the device went on) has
+// completed, so an asynchronous copy never reads memory a loader thread is already
+// refilling. page_locked() is true. Thread-safe.
 // Throws std::runtime_error where CUDA is not available.
-std::unique_ptr<HostMemory> make_pinned_memory(int device);
+std::unique_ptr<HostMemory> make_pinned_memory(int device, StreamSource copies);
 
 }  // namespace lorasub::dist

@@ -3,10 +3,11 @@
 //  - Created from an ncclUniqueId that rank 0 makes and broadcasts over MPI; the NCCL
 //    communicator is non-blocking, so no NCCL call can hang the process: every wait
 //    polls ncclCommGetAsyncError against a deadline.
-//  - Device buffers: the collective is queued on the communicator's stream (default:
-//    the legacy default stream, which LibTorch's default stream is, so it runs after the
-//    compute that produced the buffer and before what reads it). wait() blocks until
-//    all queued collectives are done. Host buffers: MPI, blocking.
+//  - Device buffers: the collective is queued on the stream given to use_stream()
+//    (torch's current stream: see Communicator for the order against compute), so it
+//    runs after the compute that produced the buffer and before what reads it. wait()
+//    blocks until that stream's work is done, polling for NCCL errors. Host buffers:
+//    MPI, blocking.
 //  - A failing or dead peer (an asynchronous NCCL error) or a collective that has not
 //    finished by the deadline: ncclCommAbort, then MPI_Abort of the whole job.
 // Built only when CMake finds the CUDA toolkit and NCCL (LORASUB_HAVE_NCCL).
@@ -43,8 +44,7 @@ class NcclCommunicator final : public Communicator {
   void barrier() override;
   [[noreturn]] void abort(int exit_code) override;
 
-  // The CUDA stream (a cudaStream_t) collectives on device buffers are queued on.
-  void set_stream(void* stream) { stream_ = stream; }
+  void use_stream(void* stream) override { stream_ = stream; }
   int device() const { return device_; }
 
  private:

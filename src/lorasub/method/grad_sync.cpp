@@ -43,8 +43,9 @@ std::vector<float> GradSync::allreduce(dist::Communicator& comm, const std::vect
   const auto slots = buffer_.narrow(0, static_cast<int64_t>(layout_.control_offset(0)), kNumSlots);
   for (size_t s = 0; s < kNumSlots; ++s) {
     at::Tensor slot = slots.narrow(0, static_cast<int64_t>(s), 1);
-    if (s < control.size() && control[s].defined()) slot.copy_(control[s].detach().reshape({1}), true);
-    else slot.zero_();
+    if (s >= control.size() || !control[s].defined()) slot.zero_();
+    else if (control[s].device() == slot.device()) slot.copy_(control[s].detach().reshape({1}));
+    else slot.fill_(control[s].item());  // a host scalar (the stop flag): no copy from pageable memory
   }
   const auto t0 = std::chrono::steady_clock::now();
   if (comm.size() > 1) allreduce_sum(comm, buffer_);

@@ -68,15 +68,16 @@ at::TensorOptions Learner::on_device(at::ScalarType type) const {
 bool Learner::projects() const { return cfg_.drs.project; }
 double Learner::atl_weight() const { return cfg_.loss.atl_weight; }
 
-// Batches arrive in host memory (pinned on CUDA): the copy is queued, not waited for.
+// Batches arrive in host memory, page-locked on CUDA: then the copy is queued on the
+// current stream, not waited for. From pageable memory it blocks.
 at::Tensor Learner::batch_images(const data::Batch& b) const {
   return at::from_blob(const_cast<float*>(b.pixels.data()), {b.n, b.channels, b.height, b.width}, at::kFloat)
-      .to(on_device(at::kFloat), /*non_blocking=*/true);
+      .to(on_device(at::kFloat), /*non_blocking=*/b.page_locked());
 }
 
 at::Tensor Learner::batch_labels(const data::Batch& b) const {
   return at::from_blob(const_cast<int64_t*>(b.labels.data()), {b.n}, at::kLong)
-      .to(on_device(at::kLong), /*non_blocking=*/true);
+      .to(on_device(at::kLong), /*non_blocking=*/b.page_locked());
 }
 
 at::Tensor Learner::features(const at::Tensor& images, const model::ForwardOptions& view) const {

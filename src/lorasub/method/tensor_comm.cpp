@@ -4,11 +4,19 @@
 
 #include <stdexcept>
 
+#include "lorasub/model/torch_cuda.h"
+
 namespace lorasub::method {
 namespace {
 
 bool direct(const dist::Communicator& comm, const at::Tensor& t) {
   return t.device().is_cpu() || comm.device_buffers();
+}
+
+// A collective on device memory queues behind the kernels that wrote it: on torch's
+// current stream (see dist/communicator.h for the order).
+void on_current_stream(dist::Communicator& comm, const at::Tensor& t) {
+  if (!t.device().is_cpu()) comm.use_stream(model::current_cuda_stream(t.device()));
 }
 
 void sum_in_place(dist::Communicator& comm, at::Tensor& t) {
@@ -25,7 +33,10 @@ void sum_in_place(dist::Communicator& comm, at::Tensor& t) {
 
 void allreduce_sum(dist::Communicator& comm, at::Tensor& t) {
   if (!t.is_contiguous()) throw std::invalid_argument("allreduce_sum: tensor must be contiguous");
-  if (direct(comm, t)) return sum_in_place(comm, t);
+  if (direct(comm, t)) {
+    on_current_stream(comm, t);
+    return sum_in_place(comm, t);
+  }
   at::Tensor host = t.to(at::kCPU);
   sum_in_place(comm, host);
   t.copy_(host);
@@ -47,6 +58,7 @@ at::Tensor allgather_rows(dist::Communicator& comm, const at::Tensor& local,
   const bool on_host = !direct(comm, local);
   at::Tensor send = (on_host ? local.to(at::kCPU) : local).contiguous();
   at::Tensor out = at::empty(shape, send.options());
+  if (!on_host) on_current_stream(comm, send);
   comm.allgatherv(send.data_ptr<float>(), static_cast<size_t>(send.numel()), out.data_ptr<float>(), counts);
   return on_host ? out.to(local.device()) : out;
 }

@@ -17,13 +17,14 @@
 
 #include "lorasub/core/rng.h"
 #include "lorasub/dist/cuda_device.h"
+#include "lorasub/model/torch_cuda.h"
 #include "lorasub/train/bench_figures.h"
 #include "lorasub/train/datasets.h"
 
 namespace lorasub::train {
 
 std::string BenchReport::text() const {
-  char buf[1024];
+  char buf[1536];
   std::snprintf(buf, sizeof(buf),
                 "train images/s          %.1f\n"
                 "step ms, task 1         %.2f  (no projection yet)\n"
@@ -43,14 +44,15 @@ std::string BenchReport::text() const {
                 "device                  %s, %s, %s, global batch %lld\n"
                 "train FLOPs per image   %.2f GFLOP (LoRA step: forward + input gradients)\n"
                 "achieved (task 2 steps) %.1f TFLOP/s: MFU %.1f%% of bf16 peak (%.0f), %.1f%% of TF32 peak (%.0f)\n"
-                "device memory in use    %.0f MB after the run (allocator cache included; 0 on the CPU)\n"
+                "device memory, peak     %.0f MB held by tensors; %.0f MB in use after the run (allocator cache "
+                "included; 0 on the CPU)\n"
                 "data-wait share, steps  %.1f%% (loader wait / (wait + step))\n"
                 "all-reduce share, steps %.1f%% (fused gradient all-reduce / step)\n"
                 "task 2 boundary         covariance %.2f s over %lld images, prototypes %.2f s, eval %.2f s\n"
                 "DRS projector (eigh)    %.1f ms on the host, %.1f ms on the device (d = model.dim, float64)\n",
                 device.c_str(), precision.c_str(), comm.c_str(), static_cast<long long>(batch),
                 train_flops_per_image / 1e9, achieved / 1e12, 100.0 * achieved / (peak_bf16_tflops * 1e12),
-                peak_bf16_tflops, 100.0 * achieved / (peak_tf32_tflops * 1e12), peak_tf32_tflops, device_memory_mb,
+                peak_bf16_tflops, 100.0 * achieved / (peak_tf32_tflops * 1e12), peak_tf32_tflops, peak_tensor_mb, device_memory_mb,
                 100.0 * step_data_wait_share, 100.0 * step_allreduce_share, covariance_s,
                 static_cast<long long>(covariance_images), prototypes_s, eval_s, projector_host_ms, projector_device_ms);
   out += buf;
@@ -213,6 +215,7 @@ BenchReport run_bench(Config cfg, int64_t tasks, const dist::World& world, dist:
   cfg.data.num_tasks = 0;
   cfg.run.name = cfg.run.name + "-bench";
   Trainer trainer(cfg, world, comm);
+  model::reset_cuda_peak(trainer.device().device);
   TrainSummary s = trainer.run();
   BenchReport r;
   r.tasks = tasks;
@@ -223,8 +226,10 @@ BenchReport run_bench(Config cfg, int64_t tasks, const dist::World& world, dist:
   const model::VitShape shape{cfg.model.image_size, cfg.model.channels, cfg.model.patch, cfg.model.dim,
                               cfg.model.depth, cfg.model.heads, cfg.model.mlp_dim};
   r.train_flops_per_image = vit_train_flops(shape, cfg.method.rank);
-  if (trainer.device().spec.cuda)
+  if (trainer.device().spec.cuda) {
     r.device_memory_mb = static_cast<double>(dist::cuda_memory_used(trainer.device().spec.index)) / (1024.0 * 1024.0);
+    r.peak_tensor_mb = static_cast<double>(model::cuda_peak_allocated_bytes(trainer.device().device)) / (1024.0 * 1024.0);
+  }
   const double stepping = s.data_wait_seconds + s.step_compute_seconds;
   r.step_data_wait_share = stepping > 0 ? s.data_wait_seconds / stepping : 0;
   r.step_allreduce_share = s.step_compute_seconds > 0 ? s.allreduce_seconds / s.step_compute_seconds : 0;

@@ -21,6 +21,7 @@ struct BenchReport {
   // the peaks MFU is taken against (H200 SXM by default: bf16 989, TF32 495 TFLOP/s).
   double train_flops_per_image = 0, peak_bf16_tflops = 989, peak_tf32_tflops = 495;
   double device_memory_mb = 0;      // CUDA: device memory in use after the run (allocator cache included)
+  double peak_tensor_mb = 0;        // CUDA: peak memory held by tensors during the run
   double step_data_wait_share = 0;  // loader wait / (wait + step), train steps of this run
   double step_allreduce_share = 0;  // gradient all-reduce / step time
   // Task boundary of task 2: covariance pass over its training images, prototypes,

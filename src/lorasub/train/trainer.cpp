@@ -18,6 +18,7 @@
 #include "lorasub/core/error.h"
 #include "lorasub/core/sha256.h"
 #include "lorasub/dist/cuda_device.h"
+#include "lorasub/model/torch_cuda.h"
 
 #include <csignal>
 #include <cmath>
@@ -53,7 +54,9 @@ double TrainSummary::train_images_per_second() const {
 Trainer::Trainer(const Config& cfg, const dist::World& world, dist::Communicator& comm)
     : cfg_(cfg), world_(world), comm_(comm), device_(resolve_device(cfg, world)) {
   activate_device(device_, cfg);
-  if (device_.spec.cuda) pinned_ = dist::make_pinned_memory(device_.spec.index);
+  if (device_.spec.cuda)  // batch copies go on torch's current stream (Learner::batch_images)
+    pinned_ = dist::make_pinned_memory(device_.spec.index,
+                                       [d = device_.device] { return model::current_cuda_stream(d); });
   data_ = open_dataset(cfg.data.dataset, cfg.data.root, cfg.data, cfg.model, cfg.run.seed);
   plan_ = data::TaskPlan::make(data_.train.num_classes(), cfg.data.init_cls, cfg.data.increment,
                                cfg.data.num_tasks, cfg.data.shuffle, cfg.run.seed);

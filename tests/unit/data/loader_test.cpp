@@ -60,7 +60,7 @@ TEST(MakeBatch, ShapeLabelsAndKeying) {
   EXPECT_EQ(b.height, 12);
   EXPECT_EQ(b.width, 10);
   EXPECT_EQ(b.pixels.size(), 3u * 3 * 12 * 10);
-  EXPECT_EQ(b.labels, (std::vector<int64_t>{4, 0, 2}));
+  EXPECT_EQ(b.labels, (LabelVector{4, 0, 2}));
   // A sample's pixels depend on its index and key only, not on its batch.
   const Batch other = make_batch(dataset(), kTrain, {17}, key);
   EXPECT_TRUE(std::equal(other.pixels.begin(), other.pixels.end(), b.pixels.begin() + 2 * 360));
@@ -86,6 +86,7 @@ class TrackingMemory final : public HostMemory {
     }
     ::operator delete(p);
   }
+  bool page_locked() const override { return locked; }
   bool owns(const void* p) {
     std::lock_guard<std::mutex> lock(mu);
     return live.count(const_cast<void*>(p)) > 0;
@@ -93,6 +94,7 @@ class TrackingMemory final : public HostMemory {
   std::mutex mu;
   std::map<void*, size_t> live;
   int allocations = 0, mismatched = 0;
+  bool locked = false;  // claims to be page-locked (as the CUDA pinned pool does)
 };
 
 TEST(Loader, BatchesComeFromTheGivenHostMemory) {
@@ -107,12 +109,24 @@ TEST(Loader, BatchesComeFromTheGivenHostMemory) {
       auto b = loader.next();
       ASSERT_TRUE(b.has_value());
       EXPECT_TRUE(memory.owns(b->pixels.data()));  // the very memory, not a copy
+      EXPECT_TRUE(memory.owns(b->labels.data()));  // labels too: both may be copied non-blocking
+      EXPECT_FALSE(b->page_locked());
       expect_same(*b, make_batch(dataset(), kTrain, indices, key));
     }
   }
   EXPECT_GE(memory.allocations, static_cast<int>(epoch_batches(0).size()));
   EXPECT_TRUE(memory.live.empty());  // every block went back, with its size
   EXPECT_EQ(memory.mismatched, 0);
+}
+
+TEST(MakeBatch, PageLockedOnlyFromPageLockedMemory) {
+  // The learner copies a batch to the device without blocking only when this is true.
+  TrackingMemory pinned;
+  pinned.locked = true;
+  EXPECT_TRUE(make_batch(dataset(), kTrain, {1, 2}, StreamKey{}, &pinned).page_locked());
+  TrackingMemory pageable;
+  EXPECT_FALSE(make_batch(dataset(), kTrain, {1, 2}, StreamKey{}, &pageable).page_locked());
+  EXPECT_FALSE(make_batch(dataset(), kTrain, {1, 2}, StreamKey{}).page_locked());  // the heap
 }
 
 TEST(MakeBatch, IndexOutOfRange) {

@@ -73,7 +73,7 @@ TEST(FileSampleSource, BatchStreamsAreKeyedLikeImageSets) {
   const StreamKey key{42, 1, 3};
   const Batch b = make_batch(src, true, {5, 0, 17}, key);
   EXPECT_EQ(b.n, 3);
-  EXPECT_EQ(b.labels, (std::vector<int64_t>{0, 0, 2}));
+  EXPECT_EQ(b.labels, (LabelVector{0, 0, 2}));
   EXPECT_EQ(b.indices, (std::vector<int64_t>{5, 0, 17}));
   const int64_t per = 3 * 12 * 12;
   for (int k = 0; k < 3; ++k) {
@@ -140,7 +140,7 @@ TEST(FileSampleSource, BadImageErrorNamesTheFileOrIsSkippedAndCounted) {
   EXPECT_EQ(lenient->skipped(), 2);
   EXPECT_EQ(static_cast<const SampleSource&>(*lenient).skipped(), 2);
   EXPECT_EQ(strict->skipped(), 0);
-  EXPECT_EQ(b.labels, (std::vector<int64_t>{0, 1, 0}));
+  EXPECT_EQ(b.labels, (LabelVector{0, 1, 0}));
   for (int64_t i = 0; i < 2 * 3 * 64; ++i) EXPECT_EQ(b.pixels[i], 0.5f);
   EXPECT_NE(b.pixels[2 * 3 * 64], 0.5f);
   EXPECT_THROW(parse_on_bad_image("ignore"), ConfigError);
@@ -167,7 +167,7 @@ TEST(ImageSetSampleSource, CifarThroughThePipeline) {
   loader.start({{0, 1}, {1}}, StreamKey{3, 0, 0});
   auto first = loader.next();
   ASSERT_TRUE(first.has_value());
-  EXPECT_EQ(first->labels, (std::vector<int64_t>{4, 9}));
+  EXPECT_EQ(first->labels, (LabelVector{4, 9}));
   EXPECT_EQ(first->pixels, make_batch(*src, true, {0, 1}, StreamKey{3, 0, 0}).pixels);
 }
 
