@@ -8,8 +8,10 @@
 #   the rank takes the local_rank-th of them; if it is already one GPU (srun
 #   --gpus-per-task=1), it is kept; unset: GPU number local_rank.
 #   LORASUB_CPU=1: no GPU at all (CUDA_VISIBLE_DEVICES=""), for CPU runs and tests.
-#   LORASUB_GPUS_PER_NODE=N: fail when a local rank has no GPU of its own (default: the
-#   count of the narrowed list; ranks beyond it share GPUs round-robin with a warning).
+#   LORASUB_GPUS_PER_NODE=N: the node's GPU count when CUDA_VISIBLE_DEVICES is unset
+#   (default: what nvidia-smi lists).
+#   A local rank beyond the node's GPUs exits 2: NCCL refuses two ranks on one GPU (and
+#   lorasub itself refuses ranks that share one, however they were bound).
 set -euo pipefail
 [ $# -gt 0 ] || { echo "bind-gpu.sh: usage: bind-gpu.sh PROG [ARGS...]" >&2; exit 2; }
 local_rank="${SLURM_LOCALID:-${OMPI_COMM_WORLD_LOCAL_RANK:-${LOCAL_RANK:-0}}}"
@@ -28,10 +30,12 @@ else
   fi
   if [ "${#gpus[@]}" -gt 1 ] || [ -z "${CUDA_VISIBLE_DEVICES:-}" ]; then
     if [ "$local_rank" -ge "${#gpus[@]}" ]; then
-      [ -n "${LORASUB_GPUS_PER_NODE:-}" ] && { echo "bind-gpu.sh: local rank $local_rank has no GPU (${#gpus[@]} on this node)" >&2; exit 2; }
-      echo "bind-gpu.sh: warning: local rank $local_rank shares a GPU (${#gpus[@]} on this node)" >&2
+      echo "bind-gpu.sh: local rank $local_rank on $(hostname -s 2>/dev/null || echo this node) has no GPU of its own:" \
+           "the node has ${#gpus[@]} (${gpus[*]}), and NCCL refuses two ranks on one GPU;" \
+           "run at most ${#gpus[@]} ranks per node (srun --ntasks-per-node / mpirun -npernode)" >&2
+      exit 2
     fi
-    export CUDA_VISIBLE_DEVICES="${gpus[$(( local_rank % ${#gpus[@]} ))]}"
+    export CUDA_VISIBLE_DEVICES="${gpus[$local_rank]}"
   fi
 fi
 export LORASUB_LOCAL_RANK="$local_rank"

@@ -29,6 +29,11 @@ expect 0 OMPI_COMM_WORLD_RANK=6 OMPI_COMM_WORLD_LOCAL_RANK=0 LORASUB_GPUS_PER_NO
 expect 1 OMPI_COMM_WORLD_RANK=7 OMPI_COMM_WORLD_LOCAL_RANK=1 LORASUB_GPUS_PER_NODE=2
 "${clean[@]}" OMPI_COMM_WORLD_LOCAL_RANK=2 LORASUB_GPUS_PER_NODE=2 "$b" true 2>/dev/null
 [ $? = 2 ] && ok "local rank 2 with 2 GPUs per node: refused" || bad "local rank beyond the GPUs was not refused"
+# More ranks than GPUs: refused, never two ranks on one GPU (NCCL would refuse them).
+msg=$("${clean[@]}" SLURM_LOCALID=2 CUDA_VISIBLE_DEVICES=0,1 "$b" true 2>&1)
+[ $? = 2 ] && ok "local rank 2 with CUDA_VISIBLE_DEVICES=0,1: refused" || bad "local rank 2 of 2 GPUs was not refused"
+case "$msg" in *"local rank 2 "*"has no GPU of its own: the node has 2 (0 1)"*"at most 2 ranks per node"*) ok "says why: $msg" ;;
+  *) bad "message: '$msg'" ;; esac
 "${clean[@]}" PATH=/usr/bin:/bin SLURM_LOCALID=0 "$b" true 2>/dev/null
 [ $? = 2 ] || command -v nvidia-smi >/dev/null && ok "no GPU and no LORASUB_CPU: refused (or a GPU exists)" || bad "no GPU was not refused"
 "${clean[@]}" SLURM_LOCALID=1 LORASUB_CPU=1 "$b" bash -c '[ "$LORASUB_LOCAL_RANK" = 1 ]' && ok "LORASUB_LOCAL_RANK exported" || bad "LORASUB_LOCAL_RANK"

@@ -109,6 +109,12 @@ int cuda_device_count(std::string* why) {
 
 void cuda_set_device(int index) { check(cudaSetDevice(index), "cudaSetDevice"); }
 
+std::string cuda_pci_bus_id(int index) {
+  char id[32] = {0};
+  check(cudaDeviceGetPCIBusId(id, sizeof(id) - 1, index), "cudaDeviceGetPCIBusId");
+  return id;
+}
+
 size_t cuda_memory_used(int device) {
   size_t free_b = 0, total_b = 0;
   if (cudaSetDevice(device) != cudaSuccess || cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) {
@@ -130,6 +136,8 @@ int cuda_device_count(std::string* why) {
 }
 
 void cuda_set_device(int) { throw std::runtime_error("this lorasub was built without the CUDA toolkit"); }
+
+std::string cuda_pci_bus_id(int) { throw std::runtime_error("this lorasub was built without the CUDA toolkit"); }
 
 size_t cuda_memory_used(int) { return 0; }
 

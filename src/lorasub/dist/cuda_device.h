@@ -13,6 +13,9 @@ namespace lorasub::dist {
 // Visible CUDA devices (after CUDA_VISIBLE_DEVICES). 0 when there are none, with *why
 // (if given) saying why: no toolkit in this build, no driver, or no device.
 int cuda_device_count(std::string* why = nullptr);
+// The PCI bus id of visible device `index` ("0000:3b:00.0"): which physical GPU it is,
+// whatever CUDA_VISIBLE_DEVICES calls it. Throws with the runtime's message.
+std::string cuda_pci_bus_id(int index);
 // Makes `index` the calling thread's current device; throws with the runtime's message.
 void cuda_set_device(int index);
 // "CUDA_VISIBLE_DEVICES=<value>" or "CUDA_VISIBLE_DEVICES unset", for messages.

@@ -8,6 +8,7 @@
 #include "lorasub/core/error.h"
 #include "lorasub/dist/mpi_check.h"
 #include "lorasub/dist/cuda_device.h"
+#include "lorasub/dist/gpu_binding.h"
 #include "lorasub/dist/job_end.h"
 #include "lorasub/dist/mpi_communicator.h"
 #if LORASUB_HAVE_NCCL
@@ -66,6 +67,8 @@ std::unique_ptr<Communicator> make_nccl(const World& world, const DeviceSpec& de
 #if LORASUB_HAVE_NCCL
   std::string why;
   if (cuda_device_count(&why) == 0) throw ConfigError("dist.backend 'nccl': " + why);
+  MpiCommunicator control(MPI_COMM_WORLD);
+  check_one_gpu_per_rank(control, world, device);  // before NCCL, which would refuse it less clearly
   return std::make_unique<NcclCommunicator>(MPI_COMM_WORLD, device.index, timeout);
 #else
   (void)timeout;
@@ -85,8 +88,11 @@ std::unique_ptr<Communicator> make_communicator(const std::string& backend, cons
     return std::make_unique<LocalCommunicator>();
   }
   if (backend == "nccl" || (backend == "auto" && device.cuda)) return make_nccl(world, device, nccl_timeout_seconds);
-  if (backend == "mpi" || (backend == "auto" && world.size > 1))
-    return std::make_unique<MpiCommunicator>(MPI_COMM_WORLD);
+  if (backend == "mpi" || (backend == "auto" && world.size > 1)) {
+    auto mpi = std::make_unique<MpiCommunicator>(MPI_COMM_WORLD);
+    check_one_gpu_per_rank(*mpi, world, device);  // CUDA over MPI: still one GPU per rank
+    return mpi;
+  }
   if (backend == "auto") return std::make_unique<LocalCommunicator>();
   throw ConfigError("dist.backend '" + backend + "' is not one of: auto, mpi, nccl, local");
 }
