@@ -34,6 +34,7 @@ packages=(
   python3-h5py python3-numpy
   clang libclang-rt-14-dev
   chromium  # the report test loads report.html in a real headless browser
+  debootstrap  # the Debian 13 leg (LibTorch 2.6) builds its root with it
 )
 if [ "$with_services" -eq 1 ]; then
   packages+=(slurmctld slurmd slurm-client munge prometheus)
