@@ -107,7 +107,7 @@ cuda_tu() {
   fi
   local hdr=/opt/torch-cuda-2.6
   if [ ! -f "$root$hdr/usr/include/c10/cuda/CUDAStream.h" ]; then
-    d13_mount "$root"
+    d13_mount "$root" || return 1
     mkdir -p "$root/tmp/torch-cuda-deb"
     in_root sh -c 'cd /tmp/torch-cuda-deb && apt-get download -q libtorch-cuda-dev >/dev/null 2>&1' || return 1
     rm -rf "$root$hdr"
@@ -159,7 +159,7 @@ PY
 
 cpu_leg() {
   phase root d13_make_root "$root" "${cpu_packages[@]}" || return 1
-  d13_mount "$root"
+  d13_mount "$root" || return 1
   phase copy copy_tree || return 1
   phase build configure_build || return 1
   phase test run_tests

@@ -41,7 +41,7 @@ cuda_stack_install() {
   local before after
   before=$(du -smx "$cuda_root" | cut -f1)
   cudnn_standin || return 1
-  d13_mount "$cuda_root"
+  d13_mount "$cuda_root" || return 1
   local t0=$SECONDS
   d13_chroot "$cuda_root" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --download-only "${cuda_stack[@]}" \
     >"$cuda_root/tmp/download.log" 2>&1 || { tail -5 "$cuda_root/tmp/download.log"; return 1; }
@@ -92,7 +92,7 @@ cuda_links() {
 d13_cuda_leg() {
   phase root-cuda d13_make_root "$cuda_root" "${cuda_packages[@]}" || return 1
   phase cuda-stack cuda_stack_install || return 1
-  d13_mount "$cuda_root"
+  d13_mount "$cuda_root" || return 1
   phase copy d13_copy_tree "$src" "$cuda_root$work" || return 1
   phase cudnn-stub cudnn_stub || return 1
   phase configure-build cuda_configure_build || return 1

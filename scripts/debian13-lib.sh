@@ -41,7 +41,7 @@ d13_install() {
             comm -23 - "$root/tmp/.have")
   [ -n "$missing" ] || return 0
   d13_say "apt-get install in $(basename "$root"): $(echo $missing | wc -w) packages"
-  d13_mount "$root"
+  d13_mount "$root" || return 1
   d13_chroot "$root" env DEBIAN_FRONTEND=noninteractive apt-get update -qq || return 1
   # shellcheck disable=SC2086
   d13_chroot "$root" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null || return 1
@@ -54,7 +54,7 @@ d13_mount() {
   for m in proc sys dev dev/shm dev/pts; do
     mountpoint -q "$root/$m" && continue
     mkdir -p "$root/$m"
-    mount --bind "/$m" "$root/$m"
+    mount --bind "/$m" "$root/$m" || { echo "debian13: cannot bind /$m into $root (needs root with mount rights)" >&2; return 1; }
     d13_mounted+=("$root/$m")
   done
   cp -L /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true

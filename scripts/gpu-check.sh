@@ -1,199 +1,143 @@
 #!/usr/bin/env bash
-# The GPU check: one script that a GPU machine runs from a clean checkout (see
-# ../shared/DEVICE.md for that machine: one H200, 16 cores, torch 2.11 + CUDA 13 in
-# /opt/torch/.venv, no network, no OpenMPI/HDF5/yaml-cpp/prometheus-cpp/libjpeg-turbo).
+# The GPU check, in phases that fit the GPU machine (../shared/DEVICE.md: one H200, 16
+# cores, torch 2.x + CUDA in /opt/torch/.venv, no network, 15 minutes in all, at most 10
+# per command, 64 MiB carried).
 #
-#   scripts/gpu-check.sh --prepare   here (Debian 12, network): fetch the Debian packages
-#                                    the GPU machine lacks, the demo's data subset and
-#                                    its pre-trained backbone into carry/ (git-ignored)
-#   scripts/gpu-check.sh             there, with carry/ carried along: unpack the
-#                                    packages into a prefix, build with all cores, run
-#                                    the checks, write $OUT/gpu-check.json (+ logs)
+#   scripts/gpu-check.sh --prepare   here (Debian 12, network): carry/ = the Debian 12
+#                                    packages the GPU machine lacks, the demo's data
+#                                    subset and its pre-trained backbone (git-ignored)
+#   scripts/gpu-check.sh build       there (<= 5 min): unpack carry/ into a prefix,
+#                                    configure against the machine's CUDA LibTorch and
+#                                    NCCL, build only what the checks run
+#   scripts/gpu-check.sh run         there (<= 5 min): the checks, in the order of what
+#                                    they prove (each stops at its time limit):
+#     contract   the Communicator contract on NCCL at size 1 (device buffers, streams),
+#                and on MPI with 2 ranks (the relocated OpenMPI works)
+#     cpu_cuda   CPU ≡ CUDA: one tiny two-task run on both, fp32, TF32 off, compared
+#                after every step (tests/gpu/cpu_cuda_main.cpp argues the 1e-4 bound)
+#     bench_bf16 ViT-B/16 at 224 px, bf16, global batch 128: img/s, MFU, peak memory,
+#                loader-wait and all-reduce shares, the task-boundary cost
+#     bench_fp32 the same in fp32 (TF32 off)
+#     demo       the demo end to end on the GPU (the carried data and backbone)
+#   scripts/gpu-check.sh --rehearse  here: both phases in a fresh Debian 13 root with only
+#                                    the compiler, CMake, ninja and Python, the carried
+#                                    .debs unpacked as there and Debian 13's CPU LibTorch
+#                                    2.6 as the stand-in for the machine's pip torch
+#                                    (scripts/gpu-rehearse.sh)
 #
-# Checks, each with its own time limit, in this order (the JSON is rewritten after
-# each, so a run cut short still reports what it did):
-#   env       GPU, driver, glibc (>= 2.36 for Debian 12 packages), torch, nvcc
-#   deps      every unpacked library loads (ldd: nothing "not found", no GLIBC errors)
-#   build     CMake + ninja -j$(nproc) against the CUDA LibTorch and NCCL (pip)
-#   contract  the Communicator contract on NCCL, size 1 (mpi_contract nccl)
-#   unit      the unit tests (ctest -L unit)
-#   (a)       CPU vs CUDA: the demo config, 2 tasks, 1 rank, fp32, TF32 off:
-#             ||a-b||/||b|| of every adapter and head (max over tensors, <= 1e-4), A_last
-#   (c)       bench: ViT-B/16, random weights, generated 224 px data, global batch 128
-#             in fp32 and bf16, then the largest bf16 batch that fits; --comm on NCCL;
-#             which SDPA kernel runs (torch profiler on the same ATen op and shapes)
-#   (d)       the demo end to end on the GPU (5 tasks, the carried backbone)
-# Keep it within 8 minutes on that machine.
+# Results: $OUT/build.json and $OUT/run.json (rewritten after every step, so a run cut
+# short still reports what it did), one log per step beside them. Without a usable CUDA
+# device (the rehearsal) every device check records "no device" and nothing else.
+# Environment: OUT (default ./gpu-check-out), LORASUB_PYTHON (default the machine's
+# venv), LORASUB_TORCH_PREFIX / LORASUB_TORCH_LIB (a LibTorch other than the Python one).
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-root="$PWD"
-
-if [ "${1:-}" = "--prepare" ]; then
-  set -e
-  scripts/fetch-gpu-deps.sh carry/gpu-debs
-  # The demo's Fashion-MNIST, cut to what configs/demo.yaml reads (the first 2000 train
-  # and 500 test images of each class), and its backbone: no network there.
-  /usr/bin/python3 - carry/fashion-mnist-demo <<'PY'
-import gzip, os, sys, numpy as np
-src, dst = "/usr/share/datasets/fashion-mnist", sys.argv[1]
-os.makedirs(dst, exist_ok=True)
-for split, per in (("train", 2000), ("t10k", 500)):
-    with gzip.open(f"{src}/{split}-labels-idx1-ubyte.gz") as f: lab = np.frombuffer(f.read(), np.uint8, offset=8)
-    with gzip.open(f"{src}/{split}-images-idx3-ubyte.gz") as f: img = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 784)
-    keep = np.sort(np.concatenate([np.flatnonzero(lab == c)[:per] for c in range(10)]))
-    n = len(keep)
-    with gzip.open(f"{dst}/{split}-labels-idx1-ubyte.gz", "wb") as f:
-        f.write(np.array([0x801, n], ">u4").tobytes() + lab[keep].tobytes())
-    with gzip.open(f"{dst}/{split}-images-idx3-ubyte.gz", "wb") as f:
-        f.write(np.array([0x803, n, 28, 28], ">u4").tobytes() + img[keep].tobytes())
-    print(f"gpu-check: {split}: {n} images -> {dst}")
-PY
-  if [ ! -f runs/demo-backbone.safetensors ]; then
-    scripts/build.sh lorasub_cli
-    launch/mpirun.sh -n 2 pretrain -c configs/demo-pretrain.yaml --set pretrain.output=runs/demo-backbone.safetensors
-  fi
-  cp runs/demo-backbone.safetensors carry/demo-backbone.safetensors
-  echo "gpu-check: carry/ is $(du -sh carry | cut -f1) (the device tool carries at most 64 MiB)"
-  exit 0
-fi
-
-out="${OUT:-$root/gpu-check-out}"
+out="${OUT:-$PWD/gpu-check-out}"
 mkdir -p "$out"
-results="$out/results.txt"   # key<TAB>json-value lines, turned into gpu-check.json
-: >"$results"
-t_start=$(date +%s)
-note() { printf '%s\t%s\n' "$1" "$2" >>"$results"; write_json; }
-say() { echo "gpu-check [$(( $(date +%s) - t_start )) s] $*"; }
-write_json() {
-  "$PY" - "$results" "$out/gpu-check.json" <<'PY' 2>/dev/null || true
-import json, sys
-d = {}
-for line in open(sys.argv[1]):
-    k, _, v = line.rstrip("\n").partition("\t")
-    try: d[k] = json.loads(v)
-    except ValueError: d[k] = v
-json.dump(d, open(sys.argv[2], "w"), indent=1, sort_keys=True)
+. scripts/gpu-check-lib.sh
+
+phase="${1:-}"
+case "$phase" in
+  --prepare) exec scripts/gpu-prepare.sh ;;
+  --rehearse) exec scripts/gpu-rehearse.sh ;;
+  build|run) ;;
+  -h|--help) sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  *) echo "gpu-check.sh: give a phase: --prepare, build, run or --rehearse (try --help)" >&2; exit 2 ;;
+esac
+[ -d "$carry/gpu-debs" ] || { echo "gpu-check.sh: $carry/gpu-debs missing: run scripts/gpu-check.sh --prepare first (here)" >&2; exit 2; }
+torch_paths
+prefix_env
+
+build_phase() {
+  local f=build
+  : >"$out/$f.tsv"
+  note $f cores "$(nproc)"
+  note $f glibc "$(jstr "$(ldd --version 2>&1 | head -1)")"
+  note $f nvcc "$(jstr "$(nvcc --version 2>&1 | tail -1)")"
+  note $f torch "$(jstr "$("$PY" -c 'import torch; print(torch.__version__, torch.version.cuda)' 2>&1 | tail -1)")"
+  note $f torch_cmake "$(jstr "$torch_cmake")"
+  step $f unpack 120 unpack_prefix || return 1
+  # Every unpacked library loads here (glibc new enough, nothing missing).
+  local bad
+  bad=$(for so in "$lib"/libmpi.so.40 "$lib"/libhdf5_serial.so.103 "$lib"/libyaml-cpp.so.0.7 \
+                  "$lib"/libprometheus-cpp-core.so.1.0 "$lib"/libturbojpeg.so.0 "$prefix/usr/bin/orterun"; do
+          ldd "$so" 2>&1 | grep -E "not found|GLIBC" | sed "s|^|$(basename "$so"): |"; done)
+  note $f unloadable "$(jstr "$bad")"
+  local nvcc_dir; nvcc_dir="$(dirname "$(command -v nvcc 2>/dev/null || echo /usr/local/cuda/bin/nvcc)")"
+  step $f configure 120 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DLORASUB_CUDA=AUTO \
+    -DCMAKE_PREFIX_PATH="$torch_cmake;$prefix/usr;$lib/cmake" -DCMAKE_IGNORE_PREFIX_PATH=/usr \
+    -DCMAKE_LIBRARY_PATH="$lib" -DCMAKE_INCLUDE_PATH="$prefix/usr/include" \
+    -DCUDAToolkit_ROOT="$(dirname "$nvcc_dir")" -DHDF5_ROOT="$lib/hdf5/serial" \
+    -DMPI_SKIP_COMPILER_WRAPPER=ON -DMPI_C_HEADER_DIR="$lib/openmpi/include" -DMPI_CXX_HEADER_DIR="$lib/openmpi/include" \
+    -DMPI_C_LIB_NAMES=mpi -DMPI_CXX_LIB_NAMES=mpi -DMPI_mpi_LIBRARY="$lib/openmpi/lib/libmpi.so" \
+    -DMPIEXEC_EXECUTABLE="$prefix/usr/bin/mpirun" -DCMAKE_CUDA_ARCHITECTURES=90 || return 1
+  note $f configure.lorasub "$(jstr "$(grep -E "^-- lorasub:" "$out/configure.log")")"
+  step $f compile 300 cmake --build "$build" -j "$(nproc)" --target lorasub_cli mpi_contract gpu_cpu_cuda || return 1
+  note $f warnings "$(grep -c "warning:" "$out/compile.log")"
+  note $f links "$(jstr "$(ldd "$build/lorasub" | grep -E "nccl|cudart|torch_cuda|libmpi|not found")")"
+}
+
+# Whether a CUDA device can be used: the devices visible to the CUDA runtime.
+device_state() {
+  if command -v nvidia-smi >/dev/null && nvidia-smi -L 2>/dev/null | grep -q '^GPU'; then echo present; else echo "no device"; fi
+}
+
+bench_fields() {  # bench_fields LOG: the figures of a bench's text as JSON
+  "$PY" - "$1" <<'PY'
+import json, re, sys
+t = open(sys.argv[1]).read()
+def num(pattern):
+    m = re.search(pattern, t)
+    return float(m.group(1)) if m else None
+print(json.dumps({"images_per_s": num(r"train images/s\s+([\d.]+)"), "step_ms_task2": num(r"step ms, task 2\s+([\d.]+)"),
+                  "mfu_bf16_percent": num(r"MFU ([\d.]+)% of bf16"), "peak_tensor_mb": num(r"device memory, peak\s+([\d.]+)"),
+                  "data_wait_percent": num(r"data-wait share, steps\s+([\d.]+)"),
+                  "allreduce_percent": num(r"all-reduce share, steps\s+([\d.]+)"),
+                  "boundary_percent": num(r"task-boundary share\s+([\d.]+)"), "text": t[-3000:]}))
 PY
 }
-# step NAME LIMIT_S COMMAND...: runs, logs to $out/NAME.log, records status and seconds.
-step() {
-  local name="$1" limit="$2"; shift 2
-  local s=$(date +%s) rc=0
-  say "$name (limit ${limit} s)"
-  timeout "$limit" "$@" >"$out/$name.log" 2>&1 || rc=$?
-  note "$name.exit" "$rc"
-  note "$name.seconds" "$(( $(date +%s) - s ))"
-  [ "$rc" -eq 0 ] || { say "$name: exit $rc"; tail -5 "$out/$name.log"; }
-  return "$rc"
-}
 
-# --- env
-PY=/opt/torch/.venv/bin/python3; [ -x "$PY" ] || PY=python3
-note env.gpu "\"$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | head -1)\""
-note env.glibc "\"$(ldd --version 2>&1 | head -1)\""
-note env.nvcc "\"$(nvcc --version 2>&1 | tail -1)\""
-note env.cores "$(nproc)"
-note env.torch "\"$("$PY" -c 'import torch; print(torch.__version__, torch.version.cuda)' 2>&1 | tail -1)\""
-
-# --- deps: Debian 12 packages unpacked into a prefix
-prefix="$root/carry/prefix"
-if [ ! -d "$prefix/usr" ]; then
-  mkdir -p "$prefix"
-  for deb in carry/gpu-debs/*.deb; do
-    if command -v dpkg >/dev/null; then dpkg -x "$deb" "$prefix"
-    else (cd "$prefix" && ar p "$root/$deb" "$(ar t "$root/$deb" | grep '^data.tar')" | tar -x -a -f - 2>/dev/null ||
-          ar p "$root/$deb" data.tar.xz | tar -xJ); fi
-  done
-fi
-lib="$prefix/usr/lib/x86_64-linux-gnu"
-ompi="$lib/openmpi"
-torch_cmake=$("$PY" -c 'import torch; print(torch.utils.cmake_prefix_path)')
-torch_lib=$("$PY" -c 'import torch, os; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')
-nccl_dir=$("$PY" -c 'import nvidia.nccl as n; print(list(n.__path__)[0])' 2>/dev/null)
-export OPAL_PREFIX="$prefix/usr" PATH="$prefix/usr/bin:$PATH"
-export LD_LIBRARY_PATH="$lib:$ompi/lib:$lib/hdf5/serial:$torch_lib:${nccl_dir:+$nccl_dir/lib:}${LD_LIBRARY_PATH:-}"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_plm_rsh_agent=false
-unloadable=$(for f in "$lib"/libmpi.so.40 "$lib"/libhdf5_serial.so.103 "$lib"/libyaml-cpp.so.0.7 \
-                     "$lib"/libprometheus-cpp-core.so.1.0 "$lib"/libturbojpeg.so.0 "$prefix/usr/bin/orterun"; do
-               ldd "$f" 2>&1 | grep -E "not found|GLIBC|version" | sed "s|^|$(basename "$f"): |"; done)
-note deps.unloadable "$("$PY" -c 'import json,sys; print(json.dumps(sys.stdin.read().strip().splitlines()))' <<<"$unloadable")"
-[ -z "$unloadable" ] || say "deps: libraries that do not load here:"$'\n'"$unloadable"
-
-# --- build
-build="$root/build-gpu"
-step build 420 bash -c "
-  cmake -S . -B '$build' -G Ninja -DCMAKE_BUILD_TYPE=Release -DLORASUB_CUDA=ON \
-    -DCMAKE_PREFIX_PATH='$torch_cmake;$prefix/usr;$lib/cmake' \
-    -DNCCL_INCLUDE_DIR='$nccl_dir/include' -DNCCL_LIBRARY='$nccl_dir/lib/libnccl.so.2' \
-    -DMPI_SKIP_COMPILER_WRAPPER=ON -DMPI_C_HEADER_DIR='$ompi/include' -DMPI_C_LIB_NAMES=mpi \
-    -DMPI_CXX_HEADER_DIR='$ompi/include' -DMPI_CXX_LIB_NAMES=mpi -DMPI_mpi_LIBRARY='$ompi/lib/libmpi.so' \
-    -DMPIEXEC_EXECUTABLE='$prefix/usr/bin/orterun' -DCMAKE_CUDA_ARCHITECTURES=90 &&
-  cmake --build '$build' -j $(nproc)" || { say "build failed: see $out/build.log"; write_json; exit 1; }
-grep -E "warning:" "$out/build.log" | sort -u >"$out/build-warnings.txt"
-note build.warnings "$(wc -l <"$out/build-warnings.txt")"
-bin="$build/lorasub"
-mpirun="$prefix/usr/bin/orterun"
-
-# --- contract: NCCL at size 1
-step contract 120 "$mpirun" -np 1 "$build/tests/mpi/mpi_contract" nccl
-note contract.summary "\"$(grep -E "PASS|FAIL|SKIP" "$out/contract.log" | tail -1)\""
-
-# --- unit tests
-step unit 180 ctest --test-dir "$build" -L unit -j "$(nproc)" --timeout 120
-note unit.summary "\"$(grep -E "tests passed|tests failed" "$out/unit.log" | tail -1)\""
-
-# --- (a) CPU vs CUDA on the demo config, 2 tasks
-demo=(-c configs/demo.yaml --tasks 2 --set "data.root=$root/carry/fashion-mnist-demo"
-      --set "model.weights=$root/carry/demo-backbone.safetensors" --set "run.dir=$out/runs" --set train.tf32=false
-      --set train.precision=fp32)
-step a_cpu 240 "$mpirun" -np 1 --bind-to none "$bin" train "${demo[@]}" --set run.name=a-cpu --set train.device=cpu
-step a_cuda 240 "$mpirun" -np 1 --bind-to none "$bin" train "${demo[@]}" --set run.name=a-cuda --set train.device=cuda
-"$PY" - "$out/runs" >"$out/a_compare.json" 2>"$out/a_compare.err" <<'PY'
-import json, sys
-import h5py, numpy as np
-r = sys.argv[1]
-worst, names = 0.0, []
-with h5py.File(f"{r}/a-cpu/checkpoints/task_001.h5") as a, h5py.File(f"{r}/a-cuda/checkpoints/task_001.h5") as b:
-    a.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) and n.split("/")[0] in ("adapters", "heads") else None)
-    for n in names:
-        x, y = a[n][()].astype(np.float64), b[n][()].astype(np.float64)
-        worst = max(worst, float(np.linalg.norm(x - y) / (np.linalg.norm(x) or 1.0)))
-acc = [json.load(open(f"{r}/{k}/results.json"))["A_last"] for k in ("a-cpu", "a-cuda")]
-print(json.dumps({"max_rel_norm_diff": worst, "tensors": len(names), "limit": 1e-4, "pass": worst <= 1e-4,
-                  "A_last_cpu": acc[0], "A_last_cuda": acc[1]}))
-PY
-note a.cpu_vs_cuda "$(cat "$out/a_compare.json" 2>/dev/null || echo null)"
-
-# --- (c) ViT-B/16 bench, NCCL all-reduce sweep, SDPA kernel
-vitb=(-c configs/bench-vitb16.yaml --tasks 2 --set "run.dir=$out/runs" --set data.workers=$(( $(nproc) - 2 )))
-step c_fp32 150 "$mpirun" -np 1 --bind-to none "$bin" bench "${vitb[@]}" --set train.precision=fp32
-step c_bf16 120 "$mpirun" -np 1 --bind-to none "$bin" bench "${vitb[@]}" --set train.precision=bf16
-for b in 1024 512 256; do
-  if step "c_bf16_b$b" 120 "$mpirun" -np 1 --bind-to none "$bin" bench "${vitb[@]}" --set train.precision=bf16 \
-       --set train.batch_size=$b --set data.synthetic_per_class=$(( 2 * b )); then
-    note c.largest_bf16_batch "$b"; break
+run_phase() {
+  local f=run dev
+  : >"$out/$f.tsv"
+  [ -x "$build/lorasub" ] || { echo "gpu-check.sh run: no $build/lorasub: run the build phase first" >&2; return 2; }
+  dev=$(device_state)
+  note $f gpu "$(jstr "$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | head -1)")"
+  note $f device "$(jstr "$dev")"
+  local mpirun="$prefix/usr/bin/mpirun" bin="$build/lorasub"
+  step $f contract_mpi 60 "$mpirun" -np 2 --bind-to none "$build/tests/mpi/mpi_contract" mpi
+  note $f contract_mpi.summary "$(jstr "$(grep -E "^(PASS|FAIL)" "$out/contract_mpi.log" | tail -1)")"
+  if [ "$dev" = present ]; then
+    step $f contract_nccl 60 "$mpirun" -np 1 --bind-to none "$build/tests/mpi/mpi_contract" nccl
+    note $f contract_nccl.summary "$(jstr "$(grep -E "^(PASS|FAIL|SKIP)" "$out/contract_nccl.log" | tail -1)")"
+  else
+    note $f contract_nccl "$(jstr "no device")"
   fi
-done
-step c_comm 90 "$mpirun" -np 1 --bind-to none "$bin" bench -c configs/bench-vitb16.yaml --comm --comm-max-mb 256
-step c_sdpa 90 "$PY" - <<'PY'
-import torch
-from torch.profiler import profile, ProfilerActivity
-for dtype in (torch.float32, torch.bfloat16):
-    q, k, v = (torch.randn(128, 12, 197, 64, device="cuda", dtype=dtype, requires_grad=True) for _ in range(3))
-    torch.nn.functional.scaled_dot_product_attention(q, k, v).sum().backward()
-    torch.cuda.synchronize()
-    with profile(activities=[ProfilerActivity.CUDA]) as p:
-        torch.nn.functional.scaled_dot_product_attention(q, k, v).sum().backward()
-        torch.cuda.synchronize()
-    kernels = sorted({e.name for e in p.events() if any(s in e.name.lower() for s in ("flash", "fmha", "efficient", "attention", "cudnn", "softmax"))})
-    print(f"SDPA {dtype}: {kernels[:6]}")
-PY
-for f in c_fp32 c_bf16 c_comm c_sdpa; do note "$f.text" "$("$PY" -c 'import json,sys; print(json.dumps(sys.stdin.read()[-2500:]))' <"$out/$f.log")"; done
+  # CPU ≡ CUDA: its CPU half runs either way (exit 77: no device).
+  step_skip=77 step $f cpu_cuda 120 "$mpirun" -np 1 --bind-to none "$build/tests/gpu/gpu_cpu_cuda" "$out/cpu-cuda-runs"
+  note $f cpu_cuda.result "$(grep -E '^\{' "$out/cpu_cuda.log" | tail -1 || echo null)"
+  rm -rf "$out/cpu-cuda-runs"
+  if [ "$dev" != present ]; then
+    for c in bench_bf16 bench_fp32 demo; do note $f "$c" "$(jstr "no device")"; done
+  else
+    local vitb=(-c configs/bench-vitb16.yaml --tasks 2 --set "run.dir=$out/runs" --set train.device=cuda
+                --set data.workers=$(( $(nproc) - 2 )))
+    step $f bench_bf16 90 "$mpirun" -np 1 --bind-to none "$bin" bench "${vitb[@]}" --set train.precision=bf16 &&
+      note $f bench_bf16.figures "$(bench_fields "$out/bench_bf16.log")"
+    step $f bench_fp32 90 "$mpirun" -np 1 --bind-to none "$bin" bench "${vitb[@]}" --set train.precision=fp32 \
+      --set train.tf32=false && note $f bench_fp32.figures "$(bench_fields "$out/bench_fp32.log")"
+    step $f demo 120 "$mpirun" -np 1 --bind-to none "$bin" train -c configs/demo.yaml --set train.device=cuda \
+      --set "data.root=$carry/fashion-mnist-demo" --set "model.weights=$carry/demo-backbone.safetensors" \
+      --set "run.dir=$out/runs" --set run.name=demo-gpu
+    note $f demo.summary "$(jstr "$(grep -E "A_last" "$out/demo.log" | tail -1)")"
+    rm -rf "$out"/runs/*/checkpoints
+  fi
+  note $f total_seconds "$(( $(date +%s) - t_start ))"
+}
 
-# --- (d) the demo end to end on the GPU
-step d_demo 240 "$mpirun" -np 1 --bind-to none "$bin" train -c configs/demo.yaml --set "data.root=$root/carry/fashion-mnist-demo" \
-  --set "model.weights=$root/carry/demo-backbone.safetensors" --set "run.dir=$out/runs" --set run.name=demo-gpu
-note d.summary "\"$(grep -E "A_last" "$out/d_demo.log" | tail -1)\""
-note total_seconds "$(( $(date +%s) - t_start ))"
-rm -rf "$out/runs"/*/checkpoints/step_*.h5
-say "done: $out/gpu-check.json"
+rc=0
+if [ "$phase" = build ]; then build_phase || rc=1; else run_phase || rc=1; fi
+[ "${#failed[@]}" -eq 0 ] || rc=1
+note "$phase" failed "$("$PY" -c 'import json,sys; print(json.dumps(sys.argv[1:]))' "${failed[@]}")"
+say "$phase: $([ "$rc" -eq 0 ] && echo done || echo "FAILED (${failed[*]})"): $out/$phase.json"
+exit "$rc"
