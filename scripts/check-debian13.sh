@@ -38,7 +38,7 @@ for arg in "$@"; do
   case "$arg" in
     --cuda) mode=cuda ;;
     --keep) keep=1 ;;
-    -h|--help) sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "check-debian13.sh: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
   esac
 done

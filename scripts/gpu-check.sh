@@ -25,7 +25,8 @@
 #                                    2.6 as the stand-in for the machine's pip torch
 #                                    (scripts/gpu-rehearse.sh)
 #
-# Results: $OUT/build.json and $OUT/run.json (rewritten after every step, so a run cut
+# Each phase's step limits add up to 300 s (the rehearsal stretches them 4x for its 2
+# cores). Results: $OUT/build.json and $OUT/run.json (rewritten after every step, so a run cut
 # short still reports what it did), one log per step beside them. Without a usable CUDA
 # device (the rehearsal) every device check records "no device" and nothing else.
 # Environment: OUT (default ./gpu-check-out), LORASUB_PYTHON (default the machine's
@@ -41,7 +42,7 @@ case "$phase" in
   --prepare) exec scripts/gpu-prepare.sh ;;
   --rehearse) exec scripts/gpu-rehearse.sh ;;
   build|run) ;;
-  -h|--help) sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
   *) echo "gpu-check.sh: give a phase: --prepare, build, run or --rehearse (try --help)" >&2; exit 2 ;;
 esac
 [ -d "$carry/gpu-debs" ] || { echo "gpu-check.sh: $carry/gpu-debs missing: run scripts/gpu-check.sh --prepare first (here)" >&2; exit 2; }
@@ -56,7 +57,7 @@ build_phase() {
   note $f nvcc "$(jstr "$(nvcc --version 2>&1 | tail -1)")"
   note $f torch "$(jstr "$("$PY" -c 'import torch; print(torch.__version__, torch.version.cuda)' 2>&1 | tail -1)")"
   note $f torch_cmake "$(jstr "$torch_cmake")"
-  step $f unpack 120 unpack_prefix || return 1
+  step $f unpack 30 unpack_prefix || return 1
   # Every unpacked library loads here (glibc new enough, nothing missing).
   local bad
   bad=$(for so in "$lib"/libmpi.so.40 "$lib"/libhdf5_serial.so.103 "$lib"/libyaml-cpp.so.0.7 \
@@ -64,7 +65,7 @@ build_phase() {
           ldd "$so" 2>&1 | grep -E "not found|GLIBC" | sed "s|^|$(basename "$so"): |"; done)
   note $f unloadable "$(jstr "$bad")"
   local nvcc_dir; nvcc_dir="$(dirname "$(command -v nvcc 2>/dev/null || echo /usr/local/cuda/bin/nvcc)")"
-  step $f configure 120 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DLORASUB_CUDA=AUTO \
+  step $f configure 60 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DLORASUB_CUDA=AUTO \
     -DCMAKE_PREFIX_PATH="$torch_cmake;$prefix/usr;$lib/cmake" -DCMAKE_IGNORE_PREFIX_PATH=/usr \
     -DCMAKE_LIBRARY_PATH="$lib" -DCMAKE_INCLUDE_PATH="$prefix/usr/include" \
     -DCUDAToolkit_ROOT="$(dirname "$nvcc_dir")" -DHDF5_ROOT="$lib/hdf5/serial" \
@@ -72,7 +73,7 @@ build_phase() {
     -DMPI_C_LIB_NAMES=mpi -DMPI_CXX_LIB_NAMES=mpi -DMPI_mpi_LIBRARY="$lib/openmpi/lib/libmpi.so" \
     -DMPIEXEC_EXECUTABLE="$prefix/usr/bin/mpirun" -DCMAKE_CUDA_ARCHITECTURES=90 || return 1
   note $f configure.lorasub "$(jstr "$(grep -E "^-- lorasub:" "$out/configure.log")")"
-  step $f compile 300 cmake --build "$build" -j "$(nproc)" --target lorasub_cli mpi_contract gpu_cpu_cuda || return 1
+  step $f compile 210 cmake --build "$build" -j "$(nproc)" --target lorasub_cli mpi_contract gpu_cpu_cuda || return 1
   note $f warnings "$(grep -c "warning:" "$out/compile.log")"
   note $f links "$(jstr "$(ldd "$build/lorasub" | grep -E "nccl|cudart|torch_cuda|libmpi|not found")")"
 }
@@ -105,16 +106,16 @@ run_phase() {
   note $f gpu "$(jstr "$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | head -1)")"
   note $f device "$(jstr "$dev")"
   local mpirun="$prefix/usr/bin/mpirun" bin="$build/lorasub"
-  step $f contract_mpi 60 "$mpirun" -np 2 --bind-to none "$build/tests/mpi/mpi_contract" mpi
+  step $f contract_mpi 20 "$mpirun" -np 2 --bind-to none "$build/tests/mpi/mpi_contract" mpi
   note $f contract_mpi.summary "$(jstr "$(grep -E "^(PASS|FAIL)" "$out/contract_mpi.log" | tail -1)")"
   if [ "$dev" = present ]; then
-    step $f contract_nccl 60 "$mpirun" -np 1 --bind-to none "$build/tests/mpi/mpi_contract" nccl
+    step $f contract_nccl 40 "$mpirun" -np 1 --bind-to none "$build/tests/mpi/mpi_contract" nccl
     note $f contract_nccl.summary "$(jstr "$(grep -E "^(PASS|FAIL|SKIP)" "$out/contract_nccl.log" | tail -1)")"
   else
     note $f contract_nccl "$(jstr "no device")"
   fi
   # CPU ≡ CUDA: its CPU half runs either way (exit 77: no device).
-  step_skip=77 step $f cpu_cuda 120 "$mpirun" -np 1 --bind-to none "$build/tests/gpu/gpu_cpu_cuda" "$out/cpu-cuda-runs"
+  step_skip=77 step $f cpu_cuda 60 "$mpirun" -np 1 --bind-to none "$build/tests/gpu/gpu_cpu_cuda" "$out/cpu-cuda-runs"
   note $f cpu_cuda.result "$(grep -E '^\{' "$out/cpu_cuda.log" | tail -1 || echo null)"
   rm -rf "$out/cpu-cuda-runs"
   if [ "$dev" != present ]; then
@@ -122,11 +123,11 @@ run_phase() {
   else
     local vitb=(-c configs/bench-vitb16.yaml --tasks 2 --set "run.dir=$out/runs" --set train.device=cuda
                 --set data.workers=$(( $(nproc) - 2 )))
-    step $f bench_bf16 90 "$mpirun" -np 1 --bind-to none "$bin" bench "${vitb[@]}" --set train.precision=bf16 &&
+    step $f bench_bf16 60 "$mpirun" -np 1 --bind-to none "$bin" bench "${vitb[@]}" --set train.precision=bf16 &&
       note $f bench_bf16.figures "$(bench_fields "$out/bench_bf16.log")"
-    step $f bench_fp32 90 "$mpirun" -np 1 --bind-to none "$bin" bench "${vitb[@]}" --set train.precision=fp32 \
+    step $f bench_fp32 60 "$mpirun" -np 1 --bind-to none "$bin" bench "${vitb[@]}" --set train.precision=fp32 \
       --set train.tf32=false && note $f bench_fp32.figures "$(bench_fields "$out/bench_fp32.log")"
-    step $f demo 120 "$mpirun" -np 1 --bind-to none "$bin" train -c configs/demo.yaml --set train.device=cuda \
+    step $f demo 60 "$mpirun" -np 1 --bind-to none "$bin" train -c configs/demo.yaml --set train.device=cuda \
       --set "data.root=$carry/fashion-mnist-demo" --set "model.weights=$carry/demo-backbone.safetensors" \
       --set "run.dir=$out/runs" --set run.name=demo-gpu
     note $f demo.summary "$(jstr "$(grep -E "A_last" "$out/demo.log" | tail -1)")"
