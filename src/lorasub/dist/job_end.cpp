@@ -96,6 +96,7 @@ void end_job(const World& world, const std::string& what, int exit_code, double 
   const bool mpi = initialized && !finalized && world.size > 1 && g_end_comm != MPI_COMM_NULL;
   if (!mpi) {
     write_stderr_line("lorasub: " + what);
+    if (initialized && !finalized && world.size == 1) MPI_Finalize();  // alone: nobody to wait for
     std::_Exit(exit_code);
   }
   if (!all_arrive(g_end_comm, grace_seconds)) {
