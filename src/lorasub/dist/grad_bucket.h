@@ -15,10 +15,8 @@ class GradBucket {
  public:
   // sizes: element count of each gradient, in a fixed order; control_slots extra floats.
   explicit GradBucket(std::vector<size_t> sizes, size_t control_slots = 1);
-  size_t num_grads() const { return offsets_.size(); }
   size_t offset(size_t i) const { return offsets_.at(i); }
   size_t grad_size(size_t i) const { return sizes_.at(i); }
-  size_t grads_total() const { return grads_total_; }
   size_t control_offset(size_t slot) const;
   size_t control_slots() const { return control_slots_; }
   size_t elements() const { return grads_total_ + control_slots_; }

@@ -94,7 +94,6 @@ class Learner {
   // false for methods that only take class means (ncm): the trainer runs no epochs.
   virtual bool trains() const { return true; }
 
-  int64_t current_task() const { return task_; }
   bool trained() const { return trained_; }  // end_training() done for the current task
   // A deep copy of the state as host tensors (detached).
   LearnerState state() const;
@@ -106,7 +105,6 @@ class Learner {
   const at::Tensor& prototypes() const { return prototypes_; }      // C x d
   const std::vector<int64_t>& proto_counts() const { return proto_counts_; }
   const std::vector<int64_t>& kept_dims() const { return kept_dims_; }  // per block
-  double lr_adapters() const { return lrs_.at(0); }
   size_t allreduce_bytes() const { return sync_ ? sync_->bytes() : 0; }
 
  protected:
