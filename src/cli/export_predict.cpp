@@ -1,15 +1,36 @@
-#include "export_predict.h"
-
+// lorasub export and lorasub predict: an exported model and its use (commands/export.h,
+// commands/predict.h). They run on one process (rank 0 under mpirun) and need no config.
 #include <ATen/Parallel.h>
 
 #include <cstdio>
 #include <thread>
 
+#include "command.h"
+#include "lorasub/commands/export.h"
+#include "lorasub/commands/predict.h"
 #include "lorasub/core/error.h"
 
 namespace lorasub::cli {
+namespace {
 
-ExportPredictCommands::ExportPredictCommands(CLI::App& app) {
+class ExportPredictCommand final : public Command {
+ public:
+  explicit ExportPredictCommand(CLI::App& app);
+  bool parsed() const override { return export_->parsed() || predict_->parsed(); }
+  int run(const dist::World& world) override { return world.is_root() ? run_on_root() : kExitOk; }
+
+ private:
+  // Runs the parsed one; returns the exit code (2 for bad input, with a message naming it).
+  int run_on_root();
+
+  CLI::App* export_ = nullptr;
+  CLI::App* predict_ = nullptr;
+  commands::ExportRequest export_req_;
+  commands::PredictOptions predict_opt_;
+  int threads_ = 0;
+};
+
+ExportPredictCommand::ExportPredictCommand(CLI::App& app) {
   export_ = app.add_subcommand(
       "export", "write a finished task's model as safetensors: the backbone with the merged LoRA deltas (W0 + sum of "
                 "deltas) under timm names, plus the NCM prototypes and class order");
@@ -46,11 +67,11 @@ ExportPredictCommands::ExportPredictCommands(CLI::App& app) {
       "S the cosine similarity to its prototype. Exit codes: 0 ok; 2 bad input (the message names the file); 1 failure.");
 }
 
-int ExportPredictCommands::run() {
+int ExportPredictCommand::run_on_root() {
   const char* what = export_->parsed() ? "export" : "predict";
   try {
     if (export_->parsed()) {
-      const train::ExportSummary s = train::export_model(export_req_);
+      const commands::ExportSummary s = commands::export_model(export_req_);
       std::printf("export: task %lld (%lld classes; the run's accuracy after it %.2f%%) from %s\n"
                   "        backbone %s + the merged deltas of tasks 0..%lld -> %s\n",
                   static_cast<long long>(s.task), static_cast<long long>(s.classes), s.accuracy, s.checkpoint.c_str(),
@@ -59,7 +80,7 @@ int ExportPredictCommands::run() {
     }
     const unsigned cores = std::thread::hardware_concurrency();
     at::set_num_threads(threads_ > 0 ? threads_ : static_cast<int>(cores > 0 ? cores : 1));
-    const train::PredictSummary s = train::predict(predict_opt_, stdout);
+    const commands::PredictSummary s = commands::predict(predict_opt_, stdout);
     if (!predict_opt_.labels.empty())
       std::fprintf(stderr,
                    "predict: accuracy %.4f%% = %lld/%lld (images whose label is one of the model's %lld classes; "
@@ -77,6 +98,12 @@ int ExportPredictCommands::run() {
     std::fprintf(stderr, "lorasub %s: error: %s\n", what, e.what());
     return kExitFailure;
   }
+}
+
+}  // namespace
+
+std::unique_ptr<Command> make_export_predict_command(CLI::App& app) {
+  return std::make_unique<ExportPredictCommand>(app);
 }
 
 }  // namespace lorasub::cli

@@ -28,7 +28,7 @@
 #include "lorasub/core/error.h"
 #include "lorasub/dist/world.h"
 #include "lorasub/train/device.h"
-#include "lorasub/train/pretrainer.h"
+#include "lorasub/commands/pretrainer.h"
 #include "lorasub/train/trainer.h"
 
 namespace {
@@ -87,7 +87,9 @@ struct Run {
 
 Run train_on(const Config& cfg, const dist::World& world) {
   dist::LocalCommunicator local;
-  train::Trainer trainer(cfg, world, local);
+  const train::TrainDevice device = train::resolve_device(cfg, world);
+  train::activate_device(device, cfg);
+  train::Trainer trainer(cfg, world, local, device);
   Run r;
   trainer.set_step_observer([&](int64_t, int64_t, const method::Learner& l) { r.states.push_back(state_of(l)); });
   r.a_last = trainer.run().accuracy.a_last();
@@ -109,7 +111,7 @@ int main(int argc, char** argv) {
   try {
     dist::LocalCommunicator local;
     Config pre = run_config(dir, "pretrain", "cpu", "");
-    const std::string weights = train::pretrain(pre, world, local).output;
+    const std::string weights = commands::pretrain(pre, world, local).output;
     const Run cpu = train_on(run_config(dir, "cpu", "cpu", weights), world);
     const Config cuda_cfg = run_config(dir, "cuda", "auto", weights);
     const train::TrainDevice device = train::resolve_device(cuda_cfg, world);

@@ -26,7 +26,7 @@
 
 #include "lorasub/core/config.h"
 #include "lorasub/dist/world.h"
-#include "lorasub/train/pretrainer.h"
+#include "lorasub/commands/pretrainer.h"
 #include "lorasub/train/trainer.h"
 
 namespace {
@@ -115,13 +115,14 @@ int main(int argc, char** argv) {
   // then differences of nearly equal vectors, whose float rounding the loss's 1/d
   // gradient amplifies, so 1-rank and 2-rank runs would part for that reason alone.)
   Config cfg = test_config(dir, "np" + std::to_string(world.size));
-  const train::PretrainResult pre = train::pretrain(cfg, world, *comm);
+  const commands::PretrainResult pre = commands::pretrain(cfg, world, *comm);
   if (world.is_root()) std::printf("backbone: linear-head accuracy %.1f%%\n", pre.test_accuracy);
   g_overrides.push_back("model.weights=" + pre.output);
   cfg = test_config(dir, "np" + std::to_string(world.size));
 
   // 1 + 2: the distributed run, comparing ranks after every step.
-  train::Trainer dist_run(cfg, world, *comm);
+  const train::TrainDevice cpu = train::resolve_device(cfg, world);  // train.device auto: the CPU here
+  train::Trainer dist_run(cfg, world, *comm, cpu);
   int64_t steps_checked = 0, steps_differing = 0;
   dist_run.set_step_observer([&](int64_t, int64_t step, const method::Learner& l) {
     std::vector<float> mine = flat(state_of(l));
@@ -150,7 +151,7 @@ int main(int argc, char** argv) {
     dist::World one;
     one.host = world.host;
     dist::LocalCommunicator local;
-    train::Trainer one_run(one_cfg, one, local);
+    train::Trainer one_run(one_cfg, one, local, cpu);
     train::TrainSummary s_one = one_run.run();
     double abs_diff = 0;
     const double d = state_rel_diff(got, state_of(one_run.learner()), &abs_diff);

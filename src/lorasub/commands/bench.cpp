@@ -1,4 +1,4 @@
-#include "lorasub/train/bench.h"
+#include "lorasub/commands/bench.h"
 
 #include <cstdio>
 
@@ -18,10 +18,11 @@
 #include "lorasub/core/rng.h"
 #include "lorasub/dist/cuda_device.h"
 #include "lorasub/model/torch_cuda.h"
-#include "lorasub/train/bench_figures.h"
-#include "lorasub/train/datasets.h"
+#include "lorasub/commands/bench_figures.h"
+#include "lorasub/commands/prepare.h"
+#include "lorasub/data/open_dataset.h"
 
-namespace lorasub::train {
+namespace lorasub::commands {
 
 std::string BenchReport::text() const {
   char buf[1536];
@@ -80,7 +81,7 @@ double file_mb(const std::string& path) {
 void bench_vitb_checkpoint(const std::string& path, BenchReport& r) {
   const int64_t d = 768, depth = 12, rank = 10, tasks = 20, classes = 200;
   at::manual_seed(0);
-  Checkpoint c;
+  train::Checkpoint c;
   c.kind = "step";
   c.pos = {tasks - 1, 3, 17, 12345, false};
   method::LearnerState& l = c.learner;
@@ -108,21 +109,21 @@ void bench_vitb_checkpoint(const std::string& path, BenchReport& r) {
   }
   for (int64_t t = 0; t < tasks - 1; ++t) {
     std::vector<double> row(static_cast<size_t>(t + 1), 80.0);
-    c.summary.accuracy.add_row(row, 80.0);
-    c.summary.seconds.push_back({});
-    c.summary.step_seconds.push_back(0.1);
-    c.summary.kept.push_back(l.kept_dims);
+    c.trainer.summary.accuracy.add_row(row, 80.0);
+    c.trainer.summary.seconds.push_back({});
+    c.trainer.summary.step_seconds.push_back(0.1);
+    c.trainer.summary.kept.push_back(l.kept_dims);
   }
   for (int64_t t = 0; t < tasks; ++t) c.task_sizes.push_back(classes / tasks);
   for (int64_t k = 0; k < classes; ++k) c.class_order.push_back(k);
   c.config_yaml = "generated";
   c.lorasub_version = LORASUB_VERSION;
   auto t0 = std::chrono::steady_clock::now();
-  write_checkpoint(path, c);
+  train::write_checkpoint(path, c);
   r.ckpt_vitb_write_ms = 1e3 * std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   r.ckpt_vitb_mb = file_mb(path);
   t0 = std::chrono::steady_clock::now();
-  read_checkpoint(path);
+  train::read_checkpoint(path);
   r.ckpt_vitb_read_ms = 1e3 * std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::remove(path.c_str());
 }
@@ -167,7 +168,8 @@ double produce_rate(const data::SampleSource& src) {
 
 }  // namespace
 
-void run_data_bench(Config cfg, BenchReport& r, const dist::World& world, dist::Communicator& comm) {
+void run_data_bench(Config cfg, BenchReport& r, const dist::World& world, dist::Communicator& comm,
+                    const train::TrainDevice& device) {
   const std::string base = io::RunDir(cfg.run.dir, cfg.run.name + "-bench").path() + "/data";
   const std::string root = base + "/imagenet-r", cache = base + "/cache.h5";
   if (world.is_root()) write_jpeg_folder(root, 4, 64);
@@ -186,7 +188,7 @@ void run_data_bench(Config cfg, BenchReport& r, const dist::World& world, dist::
   cfg.ckpt.task_end = false;
   cfg.run.name = cfg.run.name + "-bench-data";
   {
-    DataSplits d = open_dataset(cfg.data.dataset, cfg.data.root, cfg.data, cfg.model, cfg.run.seed);
+    data::DataSplits d = data::open_dataset(cfg.data.dataset, cfg.data.root, cfg.data, cfg.model, cfg.run.seed);
     r.jpeg_images_per_core = produce_rate(*d.train_source);
   }
   if (world.is_root()) prepare_cache(cfg, cache);
@@ -194,11 +196,11 @@ void run_data_bench(Config cfg, BenchReport& r, const dist::World& world, dist::
   {
     Config cc = cfg;
     cc.data.cache = cache;
-    DataSplits d = open_dataset(cc.data.dataset, cc.data.root, cc.data, cc.model, cc.run.seed);
+    data::DataSplits d = data::open_dataset(cc.data.dataset, cc.data.root, cc.data, cc.model, cc.run.seed);
     r.cache_images_per_core = produce_rate(*d.train_source);
   }
-  Trainer trainer(cfg, world, comm);
-  TrainSummary s = trainer.run();
+  train::Trainer trainer(cfg, world, comm, device);
+  train::TrainSummary s = trainer.run();
   const double total = s.data_wait_seconds + s.step_compute_seconds;
   r.data_wait_share = total > 0 ? s.data_wait_seconds / total : 0.0;
   r.data_workers = cfg.data.workers;
@@ -207,24 +209,24 @@ void run_data_bench(Config cfg, BenchReport& r, const dist::World& world, dist::
   if (world.is_root()) std::filesystem::remove_all(base);
 }
 
-BenchReport run_bench(Config cfg, int64_t tasks, const dist::World& world, dist::Communicator& comm) {
+BenchReport run_bench(Config cfg, int64_t tasks, const dist::World& world, dist::Communicator& comm,
+                      const train::TrainDevice& device) {
   cfg.data.dataset = "synthetic";
   cfg.data.synthetic_classes = 2 * tasks;
   cfg.data.init_cls = 2;
   cfg.data.increment = 2;
   cfg.data.num_tasks = 0;
   cfg.run.name = cfg.run.name + "-bench";
-  Trainer trainer(cfg, world, comm);
+  train::Trainer trainer(cfg, world, comm, device);
   model::reset_cuda_peak(trainer.device().device);
-  TrainSummary s = trainer.run();
+  train::TrainSummary s = trainer.run();
   BenchReport r;
   r.tasks = tasks;
   r.batch = cfg.train.batch_size;
   r.device = trainer.device().description;
   r.precision = cfg.train.precision + (cfg.train.tf32 ? " (TF32 on)" : "");
   r.comm = comm.name();
-  const model::VitShape shape{cfg.model.image_size, cfg.model.channels, cfg.model.patch, cfg.model.dim,
-                              cfg.model.depth, cfg.model.heads, cfg.model.mlp_dim};
+  const model::VitShape shape = model::model_shape(cfg.model);
   r.train_flops_per_image = vit_train_flops(shape, cfg.method.rank);
   if (trainer.device().spec.cuda) {
     r.device_memory_mb = static_cast<double>(dist::cuda_memory_used(trainer.device().spec.index)) / (1024.0 * 1024.0);
@@ -265,4 +267,4 @@ BenchReport run_bench(Config cfg, int64_t tasks, const dist::World& world, dist:
   return r;
 }
 
-}  // namespace lorasub::train
+}  // namespace lorasub::commands

@@ -7,8 +7,9 @@
 #include "lorasub/core/config.h"
 #include "lorasub/dist/communicator.h"
 #include "lorasub/dist/world.h"
+#include "lorasub/train/device.h"
 
-namespace lorasub::train {
+namespace lorasub::commands {
 
 struct BenchReport {
   std::string device, precision, comm;  // where and how it ran
@@ -45,9 +46,11 @@ struct BenchReport {
 
 // Adds the data-pipeline figures to `r` (writes its generated JPEGs and cache under the
 // run directory and removes them).
-void run_data_bench(Config cfg, BenchReport& r, const dist::World& world, dist::Communicator& comm);
+void run_data_bench(Config cfg, BenchReport& r, const dist::World& world, dist::Communicator& comm,
+                    const train::TrainDevice& device);
 
 // Overrides the data section with a synthetic `tasks`-task plan of the model's shape.
-BenchReport run_bench(Config cfg, int64_t tasks, const dist::World& world, dist::Communicator& comm);
+BenchReport run_bench(Config cfg, int64_t tasks, const dist::World& world, dist::Communicator& comm,
+                      const train::TrainDevice& device);
 
-}  // namespace lorasub::train
+}  // namespace lorasub::commands

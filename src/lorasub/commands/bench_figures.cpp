@@ -1,4 +1,4 @@
-#include "lorasub/train/bench_figures.h"
+#include "lorasub/commands/bench_figures.h"
 
 #include <ATen/ATen.h>
 
@@ -10,7 +10,7 @@
 #include "lorasub/method/grad_sync.h"
 #include "lorasub/method/tensor_comm.h"
 
-namespace lorasub::train {
+namespace lorasub::commands {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -113,4 +113,4 @@ std::string comm_table(const std::vector<CommRow>& rows, const dist::Communicato
   return out + buf;
 }
 
-}  // namespace lorasub::train
+}  // namespace lorasub::commands

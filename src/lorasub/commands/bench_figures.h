@@ -11,7 +11,7 @@
 #include "lorasub/dist/communicator.h"
 #include "lorasub/model/vit.h"
 
-namespace lorasub::train {
+namespace lorasub::commands {
 
 // FLOPs (multiply-adds count 2) of one image's forward pass: patch embedding, qkv with
 // the rank-r k/v adapters, attention, projection and MLP of every block.
@@ -42,4 +42,4 @@ std::vector<CommRow> comm_sweep(dist::Communicator& comm, const c10::Device& dev
 std::string comm_table(const std::vector<CommRow>& rows, const dist::Communicator& comm,
                        const std::string& device, size_t vitb_bucket_bytes);
 
-}  // namespace lorasub::train
+}  // namespace lorasub::commands

@@ -1,4 +1,4 @@
-#include "lorasub/train/export.h"
+#include "lorasub/commands/export.h"
 
 #include <sys/stat.h>
 
@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <nlohmann/json.hpp>
 #include <regex>
 #include <vector>
 
@@ -21,7 +20,7 @@
 #include "lorasub/model/vit.h"
 #include "lorasub/train/checkpoint.h"
 
-namespace lorasub::train {
+namespace lorasub::commands {
 namespace {
 
 bool exists(const std::string& p, bool* is_dir = nullptr) {
@@ -66,7 +65,7 @@ std::string pick_checkpoint(const ExportRequest& req, int64_t* task) {
 }
 
 // The backbone the run trained on, checked against the checkpoint's SHA-256.
-model::Vit load_backbone(const Config& cfg, const Checkpoint& c, const std::string& override_path,
+model::Vit load_backbone(const Config& cfg, const train::Checkpoint& c, const std::string& override_path,
                          const model::VitShape& shape, std::string* used) {
   if (c.backbone_sha256 == "random-init" && override_path.empty()) {
     *used = "random-init";
@@ -94,57 +93,58 @@ io::TensorData tensor_data(const at::Tensor& t) {
   return td;
 }
 
-io::TensorData int_data(const std::vector<int64_t>& v) {
-  io::TensorData td;
-  td.dtype = "I64";
-  td.shape = {static_cast<int64_t>(v.size())};
-  for (int64_t x : v) td.values.push_back(static_cast<float>(x));
-  return td;
-}
-
 // What predict needs to turn an image into the model's input as the run's evaluation did.
-std::string transform_json(const Config& cfg) {
+TestTransform test_transform(const Config& cfg) {
+  TestTransform t;
+  t.image_size = cfg.model.image_size;
+  t.channels = cfg.model.channels;
   const auto names = data::pipeline_names();
-  nlohmann::json t = {{"image_size", cfg.model.image_size}, {"channels", cfg.model.channels},
-                      {"pixels", "uint8 / 255 in [0, 1], no mean/std normalisation"}};
   if (std::find(names.begin(), names.end(), cfg.data.dataset) != names.end()) {
     const data::ImagePipeline p = data::make_pipeline(cfg.data.dataset, cfg.model.image_size);
-    t["kind"] = "pipeline";
-    t["pipeline"] = p.name;
-    t["resize_short"] = p.resize_short;  // test: Resize(short side) + CenterCrop(image_size)
-  } else {
-    t["kind"] = "identity";  // the small-image test transform: the pixels as they are
+    t.pipeline = true;
+    t.pipeline_name = p.name;
+    t.resize_short = p.resize_short;
   }
-  return t.dump();
+  return t;
 }
 
-std::map<std::string, std::string> export_metadata(const Config& cfg, const Checkpoint& c, int64_t task,
-                                                   int64_t classes, double accuracy) {
-  const nlohmann::json shape = {{"image_size", cfg.model.image_size}, {"channels", cfg.model.channels},
-                                {"patch", cfg.model.patch},           {"dim", cfg.model.dim},
-                                {"depth", cfg.model.depth},           {"heads", cfg.model.heads},
-                                {"mlp_dim", cfg.model.mlp_dim}};
-  char acc[64];
-  std::snprintf(acc, sizeof(acc), "%.17g", accuracy);
-  return {{"format", "pt"},  // what timm/transformers writers put here
-          {"lorasub.format", kExportFormat},
-          {"lorasub.format_version", std::to_string(kExportFormatVersion)},
-          {"lorasub.version", LORASUB_VERSION},
-          {"lorasub.run", cfg.run.name},
-          {"lorasub.method", cfg.method.name},
-          {"lorasub.dataset", cfg.data.dataset},
-          {"lorasub.task", std::to_string(task)},
-          {"lorasub.tasks", std::to_string(c.task_sizes.size())},
-          {"lorasub.classes", std::to_string(classes)},
-          {"lorasub.accuracy", acc},
-          {"lorasub.model", shape.dump()},
-          {"lorasub.transform", transform_json(cfg)},
-          {"lorasub.feature", "CLS token after the final norm"},
-          {"lorasub.ncm", "cosine: features and prototypes L2-normalised (eps 1e-8), nearest prototype"},
-          {"lorasub.precision", cfg.train.precision},
-          {"lorasub.eval_batch_size", std::to_string(cfg.train.eval_batch_size)},
-          {"lorasub.backbone_sha256", c.backbone_sha256},
-          {"lorasub.config_hash", c.config_hash}};
+// The export's prototypes, class order and provenance for `task` (its first `classes`
+// class positions).
+ExportInfo export_info(const Config& cfg, const train::Checkpoint& c, const ExportSummary& s) {
+  const method::LearnerState& l = c.learner;
+  for (int64_t k = 0; k < s.classes; ++k)
+    if (l.proto_counts.at(static_cast<size_t>(k)) <= 0)
+      throw FormatError("'" + s.checkpoint + "': class position " + std::to_string(k) + " has no prototype");
+  ExportInfo m;
+  m.shape = model::model_shape(cfg.model);
+  m.transform = test_transform(cfg);
+  m.precision = cfg.train.precision;
+  m.eval_batch_size = cfg.train.eval_batch_size;
+  m.prototypes = tensor_data(l.prototypes.narrow(0, 0, s.classes));
+  m.class_order.assign(c.class_order.begin(), c.class_order.begin() + s.classes);
+  m.prototype_counts.assign(l.proto_counts.begin(), l.proto_counts.begin() + s.classes);
+  m.run = cfg.run.name;
+  m.method = cfg.method.name;
+  m.dataset = cfg.data.dataset;
+  m.backbone_sha256 = c.backbone_sha256;
+  m.config_hash = c.config_hash;
+  m.task = s.task;
+  m.tasks = static_cast<int64_t>(c.task_sizes.size());
+  m.accuracy = s.accuracy;
+  return m;
+}
+
+// The backbone with the deltas of tasks 0..T folded into qkv, as the learner folds them.
+std::map<std::string, io::TensorData> merged_backbone(const model::Vit& vit, const method::LearnerState& l,
+                                                      int64_t rank) {
+  model::LoraBank bank(vit, l.adapters.empty() ? rank : l.adapters.front().blocks.front().a_k.size(0));
+  for (const auto& a : l.adapters) bank.add_task(a);
+  const std::vector<at::Tensor> qkv = bank.folded_qkv(bank.num_tasks(), +1);
+  std::map<std::string, io::TensorData> tensors;
+  for (const auto& [name, t] : vit.named_tensors()) tensors.emplace(name, tensor_data(t));
+  for (int64_t i = 0; i < vit.shape().depth; ++i)
+    tensors["blocks." + std::to_string(i) + ".attn.qkv.weight"] = tensor_data(qkv[static_cast<size_t>(i)]);
+  return tensors;
 }
 
 }  // namespace
@@ -164,40 +164,21 @@ ExportSummary export_model(const ExportRequest& req) {
   check_output(req);
   ExportSummary s;
   s.checkpoint = pick_checkpoint(req, &s.task);
-  const Checkpoint c = read_checkpoint(s.checkpoint);  // FormatError: damaged
+  const train::Checkpoint c = train::read_checkpoint(s.checkpoint);  // FormatError: damaged
   if (c.kind != "task_end" || !c.pos.task_done || c.pos.task != s.task)
     throw FormatError("'" + s.checkpoint + "': not the task-end checkpoint of task " + std::to_string(s.task) +
                       " (kind " + c.kind + ", task " + std::to_string(c.pos.task) + ")");
   const Config cfg = parse_config(c.config_yaml, "the config of '" + s.checkpoint + "'");
-  const model::VitShape shape{cfg.model.image_size, cfg.model.channels, cfg.model.patch, cfg.model.dim,
-                              cfg.model.depth,      cfg.model.heads,    cfg.model.mlp_dim};
+  const model::VitShape shape = model::model_shape(cfg.model);
   const model::Vit vit = load_backbone(cfg, c, req.backbone, shape, &s.backbone);
-
-  // The evaluation weights: LoraBank folds the deltas of tasks 0..T as the learner does.
-  const method::LearnerState& l = c.learner;
-  model::LoraBank bank(vit, l.adapters.empty() ? std::min<int64_t>(cfg.method.rank, shape.dim)
-                                               : l.adapters.front().blocks.front().a_k.size(0));
-  for (const auto& a : l.adapters) bank.add_task(a);
-  const std::vector<at::Tensor> qkv = bank.folded_qkv(bank.num_tasks(), +1);
-
-  std::map<std::string, io::TensorData> tensors;
-  for (const auto& [name, t] : vit.named_tensors()) tensors.emplace(name, tensor_data(t));
-  for (int64_t i = 0; i < shape.depth; ++i)
-    tensors["blocks." + std::to_string(i) + ".attn.qkv.weight"] = tensor_data(qkv[static_cast<size_t>(i)]);
-
+  const auto backbone = merged_backbone(vit, c.learner, std::min<int64_t>(cfg.method.rank, shape.dim));
   for (int64_t t = 0; t <= s.task; ++t) s.classes += c.task_sizes.at(static_cast<size_t>(t));
-  for (int64_t k = 0; k < s.classes; ++k)
-    if (l.proto_counts.at(static_cast<size_t>(k)) <= 0)
-      throw FormatError("'" + s.checkpoint + "': class position " + std::to_string(k) + " has no prototype");
-  tensors.emplace(kExportPrototypes, tensor_data(l.prototypes.narrow(0, 0, s.classes)));
-  tensors.emplace(kExportClassOrder, int_data({c.class_order.begin(), c.class_order.begin() + s.classes}));
-  tensors.emplace(kExportPrototypeCounts, int_data({l.proto_counts.begin(), l.proto_counts.begin() + s.classes}));
-
-  s.accuracy = c.summary.accuracy.overall().at(static_cast<size_t>(s.task));
+  s.accuracy = c.trainer.summary.accuracy.overall().at(static_cast<size_t>(s.task));
+  const ExportInfo info = export_info(cfg, c, s);
   check_output(req);  // again: nothing appeared there meanwhile
-  io::write_safetensors(req.output, tensors, export_metadata(cfg, c, s.task, s.classes, s.accuracy));
+  write_export(req.output, backbone, info);
   s.output = req.output;
   return s;
 }
 
-}  // namespace lorasub::train
+}  // namespace lorasub::commands

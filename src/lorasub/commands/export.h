@@ -9,13 +9,9 @@
 #include <map>
 #include <string>
 
-namespace lorasub::train {
+#include "lorasub/commands/export_format.h"
 
-constexpr const char* kExportFormat = "lorasub-export";  // __metadata__ "lorasub.format"
-constexpr int64_t kExportFormatVersion = 1;               // __metadata__ "lorasub.format_version"
-constexpr const char* kExportPrototypes = "lorasub.prototypes";         // F32 [C, d] by class-order position
-constexpr const char* kExportClassOrder = "lorasub.class_order";        // I64 [C]: position -> dataset class id
-constexpr const char* kExportPrototypeCounts = "lorasub.prototype_counts";  // I64 [C]: training images per mean
+namespace lorasub::commands {
 
 struct ExportRequest {
   std::string run_dir;
@@ -40,4 +36,4 @@ ExportSummary export_model(const ExportRequest& req);
 // The task-end checkpoints of a run directory by task (RUN_DIR/checkpoints/task_TTT.h5).
 std::map<int64_t, std::string> task_end_checkpoints(const std::string& run_dir);
 
-}  // namespace lorasub::train
+}  // namespace lorasub::commands

@@ -1,4 +1,4 @@
-#include "lorasub/train/predict.h"
+#include "lorasub/commands/predict.h"
 
 #include <sys/stat.h>
 
@@ -23,12 +23,10 @@
 #include "lorasub/method/ncm.h"
 #include "lorasub/model/autocast.h"
 #include "lorasub/model/vit.h"
-#include "lorasub/train/export.h"
+#include "lorasub/commands/export_format.h"
 
-namespace lorasub::train {
+namespace lorasub::commands {
 namespace {
-
-using json = nlohmann::json;
 
 // The run's test transform, as recorded by export.
 struct Transform {
@@ -46,66 +44,26 @@ struct Model {
   int64_t eval_batch_size = 256;
 };
 
-// A metadata entry as JSON or an integer; FormatError naming the file and key.
-struct Meta {
-  const io::SafeTensorsFile& file;
-  const std::string& get(const std::string& key) const {
-    const auto it = file.metadata().find(key);
-    if (it == file.metadata().end())
-      throw FormatError("'" + file.path() + "': __metadata__ has no '" + key + "' (written by an older lorasub?)");
-    return it->second;
-  }
-  json object(const std::string& key) const {
-    json j = json::parse(get(key), nullptr, /*allow_exceptions=*/false);
-    if (!j.is_object()) throw FormatError("'" + file.path() + "': __metadata__ '" + key + "' is not a JSON object");
-    return j;
-  }
-  int64_t integer(const json& j, const std::string& key, const std::string& where) const {
-    if (!j.contains(key) || !j[key].is_number_integer() || j[key].get<int64_t>() < 1)
-      throw FormatError("'" + file.path() + "': __metadata__ '" + where + "' has no positive integer '" + key + "'");
-    return j[key].get<int64_t>();
-  }
-};
-
 Model load_model(const std::string& path) {
-  const io::SafeTensorsFile file = io::SafeTensorsFile::read(path);
-  const auto fmt = file.metadata().find("lorasub.format");
-  if (fmt == file.metadata().end() || fmt->second != kExportFormat)
-    throw FormatError("'" + path + "': not a model written by lorasub export (no lorasub.format '" +
-                      std::string(kExportFormat) + "' in its __metadata__)");
-  const Meta meta{file};
-  if (meta.get("lorasub.format_version") != std::to_string(kExportFormatVersion))
-    throw FormatError("'" + path + "': export format version " + meta.get("lorasub.format_version") +
-                      ", this lorasub (" LORASUB_VERSION ") reads version " + std::to_string(kExportFormatVersion));
-  const json s = meta.object("lorasub.model");
-  auto dim = [&](const char* k) { return meta.integer(s, k, "lorasub.model"); };
-  const model::VitShape shape{dim("image_size"), dim("channels"), dim("patch"), dim("dim"),
-                              dim("depth"),      dim("heads"),    dim("mlp_dim")};
+  const ExportFile e = read_export(path);
+  const ExportInfo& info = e.info;
   Model m;
-  m.vit = std::make_unique<model::Vit>(model::Vit::load(file, shape));
-  const io::TensorData& protos = file.at(kExportPrototypes);
-  const io::TensorData& order = file.at(kExportClassOrder);
-  if (protos.shape.size() != 2 || protos.shape[1] != shape.dim || protos.shape[0] < 1 ||
-      order.shape != std::vector<int64_t>{protos.shape[0]})
-    throw FormatError("'" + path + "': " + kExportPrototypes + " must be [C, " + std::to_string(shape.dim) +
-                      "] and " + kExportClassOrder + " [C]");
-  m.prototypes = at::from_blob(const_cast<float*>(protos.values.data()), protos.shape, at::kFloat).clone();
-  for (float c : order.values) m.class_order.push_back(static_cast<int64_t>(c));
-  const json t = meta.object("lorasub.transform");
-  m.transform.size = meta.integer(t, "image_size", "lorasub.transform");
-  m.transform.channels = meta.integer(t, "channels", "lorasub.transform");
-  m.transform.pipeline = t.value("kind", "") == "pipeline";
+  m.vit = std::make_unique<model::Vit>(model::Vit::load(e.file, info.shape));
+  m.prototypes = at::from_blob(const_cast<float*>(info.prototypes.values.data()), info.prototypes.shape, at::kFloat)
+                     .clone();
+  m.class_order = info.class_order;
+  m.transform.size = info.transform.image_size;
+  m.transform.channels = info.transform.channels;
+  m.transform.pipeline = info.transform.pipeline;
   if (m.transform.pipeline) {
-    m.transform.steps = data::make_pipeline(t.value("pipeline", ""), m.transform.size);
-    if (m.transform.steps.resize_short != meta.integer(t, "resize_short", "lorasub.transform"))
-      throw FormatError("'" + path + "': its test transform resizes to " + std::to_string(t["resize_short"].get<int64_t>()) +
+    m.transform.steps = data::make_pipeline(info.transform.pipeline_name, m.transform.size);
+    if (m.transform.steps.resize_short != info.transform.resize_short)
+      throw FormatError("'" + path + "': its test transform resizes to " + std::to_string(info.transform.resize_short) +
                         ", this lorasub's " + m.transform.steps.name + " pipeline to " +
                         std::to_string(m.transform.steps.resize_short));
-  } else if (t.value("kind", "") != "identity") {
-    throw FormatError("'" + path + "': unknown test transform kind in __metadata__ 'lorasub.transform'");
   }
-  m.bf16 = meta.get("lorasub.precision") == "bf16";
-  m.eval_batch_size = std::max<int64_t>(1, std::atoll(meta.get("lorasub.eval_batch_size").c_str()));
+  m.bf16 = info.precision == "bf16";
+  m.eval_batch_size = info.eval_batch_size;
   return m;
 }
 
@@ -159,9 +117,87 @@ void to_input(const Transform& t, const uint8_t* src, int64_t h, int64_t w, int6
   data::SmallImageTransform{}.apply(src, h, w, t.channels, unused, dst);
 }
 
-struct Pending {
-  const Input* input;
-  int64_t item, index;
+// Images go through the model in batches of the run's size; each gives one JSON line.
+class Predictor {
+ public:
+  Predictor(const Model& m, const std::vector<int64_t>& labels, int64_t batch, int64_t top_k, std::FILE* out,
+            PredictSummary& sum)
+      : m_(m), labels_(labels), batch_(batch), k_(std::min(top_k, sum.classes)), out_(out), sum_(sum),
+        per_(m.transform.channels * m.transform.size * m.transform.size),
+        pixels_(static_cast<size_t>(batch * per_)) {}
+
+  // Image `item` of `in` (the index-th of all inputs) into the batch; a full batch runs.
+  void add(const Input& in, int64_t item, int64_t index) {
+    const Transform& tf = m_.transform;
+    float* dst = pixels_.data() + static_cast<int64_t>(pending_.size()) * per_;
+    if (in.idx) {
+      const data::ImageSet& s = *in.idx;
+      to_input(tf, s.image(item), s.height, s.width, s.channels, in.path, dst);
+    } else {
+      const int64_t min_short = tf.pipeline ? tf.steps.min_decode_short_side(false) : 0;
+      const data::DecodedImage im = data::decode_image_file(in.path, min_short);
+      to_input(tf, im.pixels.data(), im.height, im.width, 3, in.path, dst);
+    }
+    pending_.push_back({&in, item, index});
+    if (static_cast<int64_t>(pending_.size()) == batch_) flush();
+  }
+
+  void flush() {
+    if (pending_.empty()) return;
+    const Transform& tf = m_.transform;
+    const int64_t n = static_cast<int64_t>(pending_.size());
+    const at::Tensor x = at::from_blob(pixels_.data(), {n, tf.channels, tf.size, tf.size}, at::kFloat);
+    at::Tensor feats;
+    {
+      model::AutocastScope autocast(at::kCPU, m_.bf16);  // as the learner's features()
+      feats = m_.vit->features(x).to(at::kFloat);
+    }
+    // Stable: among equal distances the lowest position first, as argmin picks it.
+    const auto sorted = at::sort(method::ncm_distances(feats, m_.prototypes), /*stable=*/true, 1, false);
+    const at::Tensor d2 = std::get<0>(sorted).to(at::kDouble), pos = std::get<1>(sorted);
+    const auto d2_at = d2.accessor<double, 2>();
+    const auto pos_at = pos.accessor<int64_t, 2>();
+    for (int64_t i = 0; i < n; ++i) {
+      nlohmann::json top = nlohmann::json::array();
+      for (int64_t j = 0; j < k_; ++j)
+        top.push_back({{"class", m_.class_order.at(static_cast<size_t>(pos_at[i][j]))},
+                       {"score", std::round((1.0 - 0.5 * d2_at[i][j]) * 1e6) / 1e6}});  // cosine
+      write_line(pending_[static_cast<size_t>(i)], top);
+    }
+    pending_.clear();
+  }
+
+ private:
+  struct Pending {
+    const Input* input;
+    int64_t item, index;
+  };
+
+  void write_line(const Pending& p, const nlohmann::json& top) {
+    nlohmann::json line = {{"input", p.input->path}, {"index", p.index}};
+    if (p.input->idx) line["item"] = p.item;
+    line["top"] = top;
+    if (!labels_.empty()) {
+      const int64_t label = labels_[static_cast<size_t>(p.index)];
+      line["label"] = label;
+      if (std::find(m_.class_order.begin(), m_.class_order.end(), label) == m_.class_order.end()) {
+        ++sum_.outside;
+      } else {
+        ++sum_.labelled;
+        if (top[0]["class"].get<int64_t>() == label) ++sum_.correct;
+      }
+    }
+    std::fprintf(out_, "%s\n", line.dump().c_str());
+  }
+
+  const Model& m_;
+  const std::vector<int64_t>& labels_;
+  const int64_t batch_, k_;
+  std::FILE* out_;
+  PredictSummary& sum_;
+  const int64_t per_;
+  std::vector<float> pixels_;
+  std::vector<Pending> pending_;
 };
 
 }  // namespace
@@ -187,71 +223,13 @@ PredictSummary predict(const PredictOptions& opt, std::FILE* out) {
                         std::to_string(sum.images) + " input images");
   }
   sum.classes = static_cast<int64_t>(m.class_order.size());
-  const Transform& tf = m.transform;
-  const int64_t batch = opt.batch_size > 0 ? opt.batch_size : m.eval_batch_size;
-  const int64_t per = tf.channels * tf.size * tf.size, k = std::min(opt.top_k, sum.classes);
-  std::vector<float> pixels(static_cast<size_t>(batch * per));
-  std::vector<Pending> pending;
-
-  auto flush = [&] {
-    if (pending.empty()) return;
-    const int64_t n = static_cast<int64_t>(pending.size());
-    const at::Tensor x = at::from_blob(pixels.data(), {n, tf.channels, tf.size, tf.size}, at::kFloat);
-    at::Tensor feats;
-    {
-      model::AutocastScope autocast(at::kCPU, m.bf16);  // as the learner's features()
-      feats = m.vit->features(x).to(at::kFloat);
-    }
-    // Stable: among equal distances the lowest position first, as argmin picks it.
-    const auto sorted = at::sort(method::ncm_distances(feats, m.prototypes), /*stable=*/true, 1, false);
-    const at::Tensor d2 = std::get<0>(sorted).to(at::kDouble), pos = std::get<1>(sorted);
-    const auto d2_at = d2.accessor<double, 2>();
-    const auto pos_at = pos.accessor<int64_t, 2>();
-    for (int64_t i = 0; i < n; ++i) {
-      const Pending& p = pending[static_cast<size_t>(i)];
-      json line = {{"input", p.input->path}, {"index", p.index}};
-      if (p.input->idx) line["item"] = p.item;
-      json top = json::array();
-      for (int64_t j = 0; j < k; ++j) {
-        const double cosine = 1.0 - 0.5 * d2_at[i][j];
-        top.push_back({{"class", m.class_order.at(static_cast<size_t>(pos_at[i][j]))},
-                       {"score", std::round(cosine * 1e6) / 1e6}});
-      }
-      line["top"] = top;
-      if (!labels.empty()) {
-        const int64_t label = labels[static_cast<size_t>(p.index)];
-        line["label"] = label;
-        if (std::find(m.class_order.begin(), m.class_order.end(), label) == m.class_order.end()) {
-          ++sum.outside;
-        } else {
-          ++sum.labelled;
-          if (top[0]["class"].get<int64_t>() == label) ++sum.correct;
-        }
-      }
-      std::fprintf(out, "%s\n", line.dump().c_str());
-    }
-    pending.clear();
-  };
-
+  Predictor predictor(m, labels, opt.batch_size > 0 ? opt.batch_size : m.eval_batch_size, opt.top_k, out, sum);
   int64_t index = 0;
-  for (const Input& in : inputs) {
-    for (int64_t item = 0; item < in.count(); ++item, ++index) {
-      float* dst = pixels.data() + static_cast<int64_t>(pending.size()) * per;
-      if (in.idx) {
-        const data::ImageSet& s = *in.idx;
-        to_input(tf, s.image(item), s.height, s.width, s.channels, in.path, dst);
-      } else {
-        const int64_t min_short = tf.pipeline ? tf.steps.min_decode_short_side(false) : 0;
-        const data::DecodedImage im = data::decode_image_file(in.path, min_short);
-        to_input(tf, im.pixels.data(), im.height, im.width, 3, in.path, dst);
-      }
-      pending.push_back({&in, item, index});
-      if (static_cast<int64_t>(pending.size()) == batch) flush();
-    }
-  }
-  flush();
+  for (const Input& in : inputs)
+    for (int64_t item = 0; item < in.count(); ++item, ++index) predictor.add(in, item, index);
+  predictor.flush();
   std::fflush(out);
   return sum;
 }
 
-}  // namespace lorasub::train
+}  // namespace lorasub::commands

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-namespace lorasub::train {
+namespace lorasub::commands {
 
 struct PredictOptions {
   std::string model;                // a file written by lorasub export
@@ -39,4 +39,4 @@ struct PredictSummary {
 // image file whose bytes fail to decode is found only when its batch comes.
 PredictSummary predict(const PredictOptions& opt, std::FILE* out);
 
-}  // namespace lorasub::train
+}  // namespace lorasub::commands

@@ -1,4 +1,4 @@
-#include "lorasub/train/pretrainer.h"
+#include "lorasub/commands/pretrainer.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <memory>
 
 #include "lorasub/data/loader.h"
 #include "lorasub/data/sampler.h"
@@ -21,11 +22,11 @@
 #include "lorasub/method/learner.h"
 #include "lorasub/method/projected_adam.h"
 #include "lorasub/model/vit.h"
-#include "lorasub/train/datasets.h"
+#include "lorasub/data/open_dataset.h"
 #include "lorasub/train/progress.h"
 #include "lorasub/train/root_check.h"
 
-namespace lorasub::train {
+namespace lorasub::commands {
 namespace {
 
 struct Net {
@@ -37,14 +38,14 @@ struct Net {
   }
 };
 
-double linear_head_accuracy(const Net& net, const DataSplits& data, const Config& cfg,
+double linear_head_accuracy(const Net& net, const data::DataSplits& data, const Config& cfg,
                             const dist::World& world, dist::Communicator& comm) {
   const data::ImageSet& test = data.test;
   at::NoGradGuard no_grad;
   std::vector<int64_t> idx(static_cast<size_t>(test.size()));
   for (size_t i = 0; i < idx.size(); ++i) idx[i] = static_cast<int64_t>(i);
   data::GlobalSampler s(idx, cfg.train.eval_batch_size, cfg.run.seed, 0, false);
-  auto loader_p = make_loader(data, true, data::SmallImageTransform{}, static_cast<int>(cfg.data.workers), 2);
+  auto loader_p = data::make_loader(data, true, data::SmallImageTransform{}, static_cast<int>(cfg.data.workers), 2);
   data::Loader& loader = *loader_p;
   loader.start(s.rank_batches(0, world.rank, world.size), data::StreamKey{cfg.run.seed, 0, 0});
   std::vector<int64_t> counts{0, 0};
@@ -78,57 +79,84 @@ void check_output(const std::string& out) {
 }
 }  // namespace
 
-PretrainResult pretrain(const Config& cfg, const dist::World& world, dist::Communicator& comm) {
-  checked_on_root(comm, [&] { check_output(cfg.pretrain.output); });  // all ranks refuse together
-  const auto t0 = std::chrono::steady_clock::now();
-  DataSplits data = open_dataset(cfg.pretrain.dataset, cfg.pretrain.root, cfg.data, cfg.model, cfg.run.seed);
-  const model::VitShape shape{cfg.model.image_size, cfg.model.channels, cfg.model.patch,
-                              cfg.model.dim, cfg.model.depth, cfg.model.heads, cfg.model.mlp_dim};
-  const int64_t classes = data.train.num_classes();
-  Net net{model::Vit::random(shape, cfg.run.seed), at::zeros({classes, shape.dim}), at::zeros({classes})};
-  net.vit.set_requires_grad(true);
-  net.head_w.requires_grad_(true);
-  net.head_b.requires_grad_(true);
-  std::vector<at::Tensor> params = net.vit.parameters();
-  params.push_back(net.head_w);
-  params.push_back(net.head_b);
-  method::ProjectedAdam adam;
-  for (auto& p : params) adam.add(p, 0);
-  method::GradSync sync(params);
+namespace {
 
+// The net, its trainable parameters, their optimizer and gradient bucket.
+struct Pretraining {
+  Net net;
+  std::vector<at::Tensor> params;
+  method::ProjectedAdam adam;
+  std::unique_ptr<method::GradSync> sync;
+};
+
+std::unique_ptr<Pretraining> make_pretraining(const Config& cfg, int64_t classes) {
+  const model::VitShape shape = model::model_shape(cfg.model);
+  auto p = std::unique_ptr<Pretraining>(new Pretraining{
+      {model::Vit::random(shape, cfg.run.seed), at::zeros({classes, shape.dim}), at::zeros({classes})}, {}, {}, {}});
+  p->net.vit.set_requires_grad(true);
+  p->net.head_w.requires_grad_(true);
+  p->net.head_b.requires_grad_(true);
+  p->params = p->net.vit.parameters();
+  p->params.push_back(p->net.head_w);
+  p->params.push_back(p->net.head_b);
+  for (auto& t : p->params) p->adam.add(t, 0);
+  p->sync = std::make_unique<method::GradSync>(p->params);
+  return p;
+}
+
+// One data-parallel step at rate `lr`; returns the global batch's mean cross-entropy.
+double pretrain_step(Pretraining& p, const data::Batch& batch, int64_t global_batch, double lr, const Config& cfg,
+                     dist::Communicator& comm) {
+  p.sync->zero();
+  at::Tensor ce_sum;
+  if (batch.n > 0) {
+    at::Tensor lab = at::from_blob(const_cast<int64_t*>(batch.labels.data()), {batch.n}, at::kLong);
+    at::Tensor ce = at::cross_entropy_loss(p.net.logits(batch), lab, {}, at::Reduction::Sum);
+    ce_sum = ce.detach();
+    (ce / static_cast<double>(global_batch)).backward();
+  }
+  const std::vector<float> sums = p.sync->allreduce(comm, {at::Tensor(), ce_sum, at::Tensor()});
+  if (cfg.pretrain.weight_decay > 0) {
+    at::NoGradGuard ng;
+    for (auto& t : p.params) t.mul_(1.0 - lr * cfg.pretrain.weight_decay);
+  }
+  p.adam.step({lr});
+  return sums[method::kSlotCeSum] / static_cast<double>(global_batch);
+}
+
+void write_backbone(const Net& net, const Config& cfg, const PretrainResult& r) {
+  const auto slash = r.output.find_last_of('/');
+  if (slash != std::string::npos && slash > 0) io::make_dirs(r.output.substr(0, slash));
+  net.vit.save(r.output, {{"format", "pt"}, {"lorasub_pretrain_dataset", cfg.pretrain.dataset},
+                          {"lorasub_test_accuracy", std::to_string(r.test_accuracy)}});
+}
+
+}  // namespace
+
+PretrainResult pretrain(const Config& cfg, const dist::World& world, dist::Communicator& comm) {
+  train::checked_on_root(comm, [&] { check_output(cfg.pretrain.output); });  // all ranks refuse together
+  const auto t0 = std::chrono::steady_clock::now();
+  data::DataSplits data = data::open_dataset(cfg.pretrain.dataset, cfg.pretrain.root, cfg.data, cfg.model, cfg.run.seed);
+  const std::unique_ptr<Pretraining> p = make_pretraining(cfg, data.train.num_classes());
   std::vector<int64_t> idx(static_cast<size_t>(data.train.size()));
   for (size_t i = 0; i < idx.size(); ++i) idx[i] = static_cast<int64_t>(i);
   data::GlobalSampler sampler(idx, cfg.pretrain.batch_size, cfg.run.seed, 0, true);
-  auto loader_p = make_loader(data, false, data::SmallImageTransform{true, cfg.data.crop_padding, false},
-                              static_cast<int>(cfg.data.workers), static_cast<int>(cfg.data.prefetch));
-  data::Loader& loader = *loader_p;
+  auto loader = data::make_loader(data, false, data::SmallImageTransform{true, cfg.data.crop_padding, false},
+                                  static_cast<int>(cfg.data.workers), static_cast<int>(cfg.data.prefetch));
   const int64_t total = cfg.pretrain.epochs * sampler.num_batches();
-  Progress progress(world.is_root(), cfg.train.log_every);
+  train::Progress progress(world.is_root(), cfg.train.log_every);
   PretrainResult r;
   int64_t step = 0, images = 0;
   for (int64_t e = 0; e < cfg.pretrain.epochs; ++e) {
-    loader.start(sampler.rank_batches(e, world.rank, world.size), data::StreamKey{cfg.run.seed, 0, e});
+    loader->start(sampler.rank_batches(e, world.rank, world.size), data::StreamKey{cfg.run.seed, 0, e});
     progress.begin("pretrain epoch " + std::to_string(e + 1) + "/" + std::to_string(cfg.pretrain.epochs),
                    sampler.num_batches());
     for (int64_t b = 0; b < sampler.num_batches(); ++b, ++step) {
-      auto batch = loader.next();
+      const auto batch = loader->next();
       const int64_t gb = sampler.batch_size(b);
-      sync.zero();
-      at::Tensor ce_sum;
-      if (batch->n > 0) {
-        at::Tensor lab = at::from_blob(batch->labels.data(), {batch->n}, at::kLong);
-        at::Tensor ce = at::cross_entropy_loss(net.logits(*batch), lab, {}, at::Reduction::Sum);
-        ce_sum = ce.detach();
-        (ce / static_cast<double>(gb)).backward();
-      }
-      const std::vector<float> sums = sync.allreduce(comm, {at::Tensor(), ce_sum, at::Tensor()});
+      // Cosine decay per step.
       const double lr = cfg.pretrain.lr * 0.5 * (1.0 + std::cos(M_PI * static_cast<double>(step) / static_cast<double>(total)));
-      if (cfg.pretrain.weight_decay > 0) {
-        at::NoGradGuard ng;
-        for (auto& p : params) p.mul_(1.0 - lr * cfg.pretrain.weight_decay);
-      }
-      adam.step({lr});
-      r.final_loss = sums[method::kSlotCeSum] / static_cast<double>(gb);
+      r.final_loss = pretrain_step(*p, *batch, gb, lr, cfg, comm);
       images += gb;
       progress.step(b + 1, r.final_loss, gb);
     }
@@ -136,16 +164,11 @@ PretrainResult pretrain(const Config& cfg, const dist::World& world, dist::Commu
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   r.images_per_second = secs > 0 ? static_cast<double>(images) / secs : 0;
-  r.test_accuracy = linear_head_accuracy(net, data, cfg, world, comm);
+  r.test_accuracy = linear_head_accuracy(p->net, data, cfg, world, comm);
   r.output = cfg.pretrain.output;
-  if (world.is_root()) {
-    const auto slash = r.output.find_last_of('/');
-    if (slash != std::string::npos && slash > 0) io::make_dirs(r.output.substr(0, slash));
-    net.vit.save(r.output, {{"format", "pt"}, {"lorasub_pretrain_dataset", cfg.pretrain.dataset},
-                            {"lorasub_test_accuracy", std::to_string(r.test_accuracy)}});
-  }
+  if (world.is_root()) write_backbone(p->net, cfg, r);
   comm.barrier();
   return r;
 }
 
-}  // namespace lorasub::train
+}  // namespace lorasub::commands

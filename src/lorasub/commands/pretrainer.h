@@ -8,7 +8,7 @@
 #include "lorasub/dist/communicator.h"
 #include "lorasub/dist/world.h"
 
-namespace lorasub::train {
+namespace lorasub::commands {
 
 struct PretrainResult {
   double final_loss = 0;
@@ -19,4 +19,4 @@ struct PretrainResult {
 
 PretrainResult pretrain(const Config& cfg, const dist::World& world, dist::Communicator& comm);
 
-}  // namespace lorasub::train
+}  // namespace lorasub::commands

@@ -1,25 +1,20 @@
-#include "lorasub/train/datasets.h"
+#include "lorasub/data/open_dataset.h"
 
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <atomic>
-#include <chrono>
-#include <cmath>
-#include <cstdio>
 #include <cstdlib>
 #include <sstream>
-#include <thread>
 
 #include "lorasub/core/error.h"
-#include "lorasub/data/decode.h"
 #include "lorasub/data/file_datasets.h"
 #include "lorasub/data/image_transforms.h"
+#include "lorasub/data/mapped_source.h"
 #include "lorasub/data/readers.h"
 #include "lorasub/data/real_datasets.h"
 #include "lorasub/io/image_cache.h"
 
-namespace lorasub::train {
+namespace lorasub::data {
 namespace {
 
 bool is_dir(const std::string& p) {
@@ -27,7 +22,6 @@ bool is_dir(const std::string& p) {
   return stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-bool is_file_dataset(const std::string& d) { return d == "imagenet-r" || d == "domainnet"; }
 bool is_pipeline_dataset(const std::string& d) { return is_file_dataset(d) || d == "cifar100"; }
 
 std::vector<std::string> split_list(const std::string& s) {
@@ -41,25 +35,10 @@ std::vector<std::string> split_list(const std::string& s) {
   return out;
 }
 
-// The options open_real_dataset takes, from the config.
-data::RealDatasetOptions real_options(const std::string& dataset, const std::string& root, const DataConfig& d,
-                                      int64_t image_size) {
-  data::RealDatasetOptions o;
-  o.dataset = dataset;
-  o.root = root;
-  o.split_train = d.split_train;
-  o.split_test = d.split_test;
-  o.split_seed = d.split_seed;
-  o.domains = split_list(d.domains);
-  o.image_size = image_size;
-  o.on_bad_image = data::parse_on_bad_image(d.on_bad_image);
-  return o;
-}
-
 // Cached images (lorasub prepare) through the pipeline.
-class CacheSource final : public data::SampleSource {
+class CacheSource final : public SampleSource {
  public:
-  CacheSource(std::shared_ptr<const io::ImageCacheReader> cache, std::string split, data::ImagePipeline pipeline)
+  CacheSource(std::shared_ptr<const io::ImageCacheReader> cache, std::string split, ImagePipeline pipeline)
       : cache_(std::move(cache)), split_(std::move(split)), pipeline_(std::move(pipeline)) {}
   int64_t size() const override { return cache_->size(split_); }
   int64_t label(int64_t i) const override { return cache_->info(split_, i).label; }
@@ -78,12 +57,12 @@ class CacheSource final : public data::SampleSource {
  private:
   std::shared_ptr<const io::ImageCacheReader> cache_;
   std::string split_;
-  data::ImagePipeline pipeline_;
+  ImagePipeline pipeline_;
 };
 
 // Labels of a source as an ImageSet without pixels (shape = the model input).
-data::ImageSet label_set(const data::SampleSource& s) {
-  data::ImageSet set;
+ImageSet label_set(const SampleSource& s) {
+  ImageSet set;
   set.height = s.height();
   set.width = s.width();
   set.channels = s.channels();
@@ -94,7 +73,7 @@ data::ImageSet label_set(const data::SampleSource& s) {
 }
 
 // The first `per_class` samples of every class (0 = all).
-std::shared_ptr<const data::SampleSource> take_per_class(std::shared_ptr<const data::SampleSource> s, int64_t per_class) {
+std::shared_ptr<const SampleSource> take_per_class(std::shared_ptr<const SampleSource> s, int64_t per_class) {
   if (per_class <= 0) return s;
   std::vector<int64_t> index, labels;
   std::vector<int64_t> seen;
@@ -111,7 +90,7 @@ std::shared_ptr<const data::SampleSource> take_per_class(std::shared_ptr<const d
 
 DataSplits open_pipeline_dataset(const std::string& dataset, const std::string& root, const DataConfig& d,
                                  const ModelConfig& model) {
-  const data::ImagePipeline pipeline = data::make_pipeline(dataset, model.image_size);
+  const ImagePipeline pipeline = make_pipeline(dataset, model.image_size);
   DataSplits s;
   if (!d.cache.empty()) {
     if (!is_file_dataset(dataset))
@@ -130,7 +109,7 @@ DataSplits open_pipeline_dataset(const std::string& dataset, const std::string& 
                             "' does not exist (data.root must be the cifar-100-binary folder; see data/README.md)");
       }
     }
-    data::RealDataset real = data::open_real_dataset(real_options(dataset, root, d, model.image_size));
+    RealDataset real = open_real_dataset(real_dataset_options(dataset, root, d, model.image_size));
     s.train_source = real.train;
     s.test_source = real.test;
   }
@@ -143,11 +122,23 @@ DataSplits open_pipeline_dataset(const std::string& dataset, const std::string& 
 
 }  // namespace
 
-MappedSource::MappedSource(std::shared_ptr<const data::SampleSource> inner, std::vector<int64_t> index,
-                           std::vector<int64_t> labels)
-    : inner_(std::move(inner)), index_(std::move(index)), labels_(std::move(labels)) {
-  if (index_.size() != labels_.size()) throw std::invalid_argument("MappedSource: index and labels differ in length");
+bool is_file_dataset(const std::string& d) { return d == "imagenet-r" || d == "domainnet"; }
+
+// The options open_real_dataset takes, from the config.
+RealDatasetOptions real_dataset_options(const std::string& dataset, const std::string& root, const DataConfig& d,
+                                      int64_t image_size) {
+  RealDatasetOptions o;
+  o.dataset = dataset;
+  o.root = root;
+  o.split_train = d.split_train;
+  o.split_test = d.split_test;
+  o.split_seed = d.split_seed;
+  o.domains = split_list(d.domains);
+  o.image_size = image_size;
+  o.on_bad_image = parse_on_bad_image(d.on_bad_image);
+  return o;
 }
+
 
 std::string default_root(const std::string& dataset) {
   if (dataset == "fashion-mnist") return "/usr/share/datasets/fashion-mnist";
@@ -174,9 +165,9 @@ DataSplits open_dataset(const std::string& dataset, const std::string& root_in,
   DataSplits s;
   if (dataset == "synthetic") {
     const int64_t n = data.synthetic_classes;
-    s.train = data::make_synthetic(n, data.synthetic_per_class, model.image_size, model.image_size,
+    s.train = make_synthetic(n, data.synthetic_per_class, model.image_size, model.image_size,
                                    model.channels, seed);
-    s.test = data::make_synthetic(n, data.synthetic_test_per_class, model.image_size,
+    s.test = make_synthetic(n, data.synthetic_test_per_class, model.image_size,
                                   model.image_size, model.channels, seed + 1);
   } else {
     if (!is_dir(root))
@@ -184,17 +175,17 @@ DataSplits open_dataset(const std::string& dataset, const std::string& root_in,
                         "' does not exist (set data.root, or run scripts/install-deps.sh to "
                         "install the embedded datasets)");
     if (dataset == "fashion-mnist") {
-      s.train = data::read_fashion_mnist(root, "train");
-      s.test = data::read_fashion_mnist(root, "test");
+      s.train = read_fashion_mnist(root, "train");
+      s.test = read_fashion_mnist(root, "test");
     } else if (dataset == "mnist-json") {
-      s.train = data::read_mnist_json(root, "train");
-      s.test = data::read_mnist_json(root, "test");
+      s.train = read_mnist_json(root, "train");
+      s.test = read_mnist_json(root, "test");
     } else {
       throw ConfigError("unknown dataset '" + dataset + "'");
     }
   }
-  s.train = data::take_per_class(s.train, data.train_per_class);
-  s.test = data::take_per_class(s.test, data.test_per_class);
+  s.train = take_per_class(s.train, data.train_per_class);
+  s.test = take_per_class(s.test, data.test_per_class);
   if (s.train.height != model.image_size || s.train.width != model.image_size ||
       s.train.channels != model.channels)
     throw ConfigError("dataset '" + dataset + "' has " + std::to_string(s.train.height) + "x" +
@@ -205,21 +196,21 @@ DataSplits open_dataset(const std::string& dataset, const std::string& root_in,
   return s;
 }
 
-std::unique_ptr<data::Loader> make_loader(const DataSplits& d, bool test_split, const data::SmallImageTransform& t,
+std::unique_ptr<Loader> make_loader(const DataSplits& d, bool test_split, const SmallImageTransform& t,
                                           int workers, int prefetch, HostMemory* memory) {
   const auto& source = test_split ? d.test_source : d.train_source;
-  auto loader = source ? std::make_unique<data::Loader>(source, t.train, workers, prefetch)
-                       : std::make_unique<data::Loader>(test_split ? d.test : d.train, t, workers, prefetch);
+  auto loader = source ? std::make_unique<Loader>(source, t.train, workers, prefetch)
+                       : std::make_unique<Loader>(test_split ? d.test : d.train, t, workers, prefetch);
   loader->use_host_memory(memory);
   return loader;
 }
 
-void apply_class_order(DataSplits& data, const data::TaskPlan& plan) {
+void apply_class_order(DataSplits& data, const TaskPlan& plan) {
   const std::vector<int64_t> map = plan.label_map();
   for (bool test : {false, true}) {
-    data::ImageSet* set = test ? &data.test : &data.train;
+    ImageSet* set = test ? &data.test : &data.train;
     auto& source = test ? data.test_source : data.train_source;
-    data::ImageSet out;
+    ImageSet out;
     out.height = set->height, out.width = set->width, out.channels = set->channels;
     out.source = set->source;
     std::vector<int64_t> kept;
@@ -236,86 +227,4 @@ void apply_class_order(DataSplits& data, const data::TaskPlan& plan) {
   }
 }
 
-int64_t prepare_cache(const Config& cfg, const std::string& output) {
-  const DataConfig& d = cfg.data;
-  if (!is_file_dataset(d.dataset))
-    throw ConfigError("lorasub prepare caches decoded images of imagenet-r or domainnet; data.dataset is " + d.dataset);
-  if (d.root.empty() || !is_dir(d.root))
-    throw ConfigError("dataset '" + d.dataset + "': directory '" + d.root + "' does not exist (set data.root)");
-  // The output's place is checked before hours of decoding, not after.
-  const auto slash = output.find_last_of('/');
-  const std::string parent = slash == std::string::npos ? "." : (slash == 0 ? "/" : output.substr(0, slash));
-  if (!is_dir(parent))
-    throw ConfigError("lorasub prepare: cannot write '" + output + "': directory '" + parent + "' does not exist");
-  if (is_dir(output)) throw ConfigError("lorasub prepare: '" + output + "' is a directory; give a file name");
-  // The same listing and split as training sees (open_real_dataset), without decoding.
-  const data::RealDataset real = data::open_real_dataset(real_options(d.dataset, d.root, d, cfg.model.image_size));
-  data::TrainTest lists;
-  for (auto [source, list] : {std::pair{real.train.get(), &lists.train}, std::pair{real.test.get(), &lists.test}}) {
-    const auto* files = dynamic_cast<const data::FileSampleSource*>(source);
-    if (files == nullptr) throw std::logic_error("prepare: " + d.dataset + " is not read from image files");
-    *list = files->files();
-  }
-  io::ImageCacheWriter writer(output, {d.dataset, d.root, d.cache_short_side});
-  const int workers = static_cast<int>(std::max<int64_t>(1, d.workers));
-  int64_t written = 0;
-  const int64_t total = lists.train.size() + lists.test.size();
-  const auto t0 = std::chrono::steady_clock::now();
-  for (const auto* list : {&lists.train, &lists.test}) {
-    const std::string split = list == &lists.train ? "train" : "test";
-    // Decode in blocks with `workers` threads, write in order.
-    const int64_t block = 64;
-    for (int64_t b0 = 0; b0 < list->size(); b0 += block) {
-      const int64_t n = std::min(block, list->size() - b0);
-      std::vector<std::vector<uint8_t>> pix(static_cast<size_t>(n));
-      std::vector<std::pair<int64_t, int64_t>> dims(static_cast<size_t>(n));
-      std::vector<std::string> errors(static_cast<size_t>(n));
-      std::atomic<int64_t> next{0};
-      auto work = [&] {
-        for (int64_t k; (k = next++) < n;) {
-          try {
-            const data::DecodedImage im = data::decode_image_file(list->full_path(b0 + k), d.cache_short_side);
-            const auto [h, w] = data::resize_short_side(im.height, im.width, d.cache_short_side);
-            std::vector<float> f(static_cast<size_t>(h * w * 3));
-            if (h == im.height && w == im.width) {
-              for (size_t q = 0; q < f.size(); ++q) f[q] = im.pixels[q];
-            } else {
-              data::resample_bilinear(im.pixels.data(), im.height, im.width, 3, {0, 0, im.height, im.width}, h, w,
-                                      f.data());
-            }
-            auto& out = pix[static_cast<size_t>(k)];
-            out.resize(f.size());
-            for (size_t q = 0; q < f.size(); ++q)
-              out[q] = static_cast<uint8_t>(std::lround(std::min(255.0f, std::max(0.0f, f[q]))));
-            dims[static_cast<size_t>(k)] = {h, w};
-          } catch (const std::exception& e) {
-            errors[static_cast<size_t>(k)] = e.what();
-          }
-        }
-      };
-      std::vector<std::thread> pool;
-      for (int t = 0; t < workers; ++t) pool.emplace_back(work);
-      for (auto& th : pool) th.join();
-      for (int64_t k = 0; k < n; ++k) {
-        const auto& e = list->entries[static_cast<size_t>(b0 + k)];
-        if (!errors[static_cast<size_t>(k)].empty()) {
-          if (d.on_bad_image != "skip") throw FormatError(errors[static_cast<size_t>(k)]);
-          std::fprintf(stderr, "lorasub prepare: skipping %s\n", errors[static_cast<size_t>(k)].c_str());
-          continue;
-        }
-        writer.add(split, pix[static_cast<size_t>(k)].data(), dims[static_cast<size_t>(k)].first,
-                   dims[static_cast<size_t>(k)].second, 3, e.label, e.path);
-        ++written;
-      }
-      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      std::printf("\rprepare: %lld/%lld images (%s), %.0f img/s", static_cast<long long>(written),
-                  static_cast<long long>(total), split.c_str(), secs > 0 ? written / secs : 0.0);
-      std::fflush(stdout);
-    }
-  }
-  writer.commit();
-  std::printf("\n");
-  return written;
-}
-
-}  // namespace lorasub::train
+}  // namespace lorasub::data

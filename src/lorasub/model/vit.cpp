@@ -11,6 +11,11 @@
 #include "lorasub/io/safetensors.h"
 
 namespace lorasub::model {
+
+VitShape model_shape(const ModelConfig& m) {
+  return {m.image_size, m.channels, m.patch, m.dim, m.depth, m.heads, m.mlp_dim};
+}
+
 namespace {
 
 constexpr double kLnEps = 1e-6;

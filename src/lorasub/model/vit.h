@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "lorasub/core/config.h"
+
 namespace lorasub::io {
 class SafeTensorsFile;
 }
@@ -23,6 +25,9 @@ struct VitShape {
           mlp_dim = 128;
   int64_t tokens() const { return (image_size / patch) * (image_size / patch) + 1; }
 };
+
+// The shape the config's model section describes.
+VitShape model_shape(const ModelConfig& m);
 
 struct BlockWeights {
   at::Tensor norm1_w, norm1_b, qkv_w, qkv_b, proj_w, proj_b;

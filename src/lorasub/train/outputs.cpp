@@ -9,6 +9,8 @@
 #include "lorasub/io/results.h"
 #include "lorasub/io/run_dir.h"
 #include "lorasub/train/checkpoint.h"
+#include "lorasub/train/checkpoint_dir.h"
+#include "lorasub/train/resume_check.h"
 #include "lorasub/train/trainer.h"
 
 #include <chrono>
@@ -28,11 +30,9 @@ Checkpoint Trainer::make_checkpoint(const std::string& kind, int64_t t, int64_t 
     c.learner.adam_v.clear();
     c.learner.adam_steps = 0;
   }
-  c.summary = summary_;
-  c.summary.wall_seconds = wall_before_ + std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start_).count();
-  c.current = current_;
-  c.current_step_seconds = current_step_seconds_;
-  c.current_steps = current_steps_;
+  c.trainer = state_;
+  c.trainer.summary.wall_seconds =
+      wall_before_ + std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start_).count();
   c.config_yaml = dump_config(cfg_);
   c.config_hash = config_hash(cfg_);
   c.resume_hash = resume_hash(cfg_);
@@ -42,7 +42,6 @@ Checkpoint Trainer::make_checkpoint(const std::string& kind, int64_t t, int64_t 
   c.task_sizes = plan_.task_sizes();
   c.ranks = world_.size;
   c.created_unix = static_cast<int64_t>(std::time(nullptr));
-  c.history_json = history_json_;
   c.drift_reference = drift_.reference();
   return c;
 }
@@ -67,7 +66,7 @@ void Trainer::save_checkpoint(const std::string& kind, int64_t t, int64_t epoch,
 }
 
 void Trainer::write_outputs() const {
-  const TrainSummary& s = summary_;
+  const TrainSummary& s = state_.summary;
 
   io::RunDir dir(cfg_.run.dir, cfg_.run.name);
   dir.create();
@@ -90,7 +89,7 @@ void Trainer::write_outputs() const {
   j["data_wait_seconds"] = s.data_wait_seconds;
   j["allreduce_seconds"] = s.allreduce_seconds;
   j["accuracy_matrix"] = s.accuracy.matrix();
-  j["resumes"] = nlohmann::json::parse(history_json_, nullptr, false);
+  j["resumes"] = nlohmann::json::parse(state_.history_json, nullptr, false);
   for (size_t t = 0; t < s.seconds.size(); ++t) {
     const PhaseSeconds& p = s.seconds[t];
     j["tasks"].push_back({{"task", t},

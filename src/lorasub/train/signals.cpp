@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <stdexcept>
 #include <thread>
 
 #include "lorasub/core/error.h"
@@ -69,9 +70,11 @@ void watchdog() {
 
 }  // namespace
 
+void set_stop_deadline(double deadline_seconds) { g_deadline = deadline_seconds; }
+
 void install_stop_handlers(double deadline_seconds) {
+  if (g_installed.exchange(true)) throw std::logic_error("install_stop_handlers: the handlers are installed already");
   g_deadline = deadline_seconds;
-  if (g_installed.exchange(true)) return;
   struct sigaction sa {};
   sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);

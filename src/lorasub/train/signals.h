@@ -8,9 +8,12 @@
 
 namespace lorasub::train {
 
-// Installs the handlers and starts the deadline watchdog (deadline_seconds <= 0: none).
-// Idempotent; later calls update the deadline.
+// Installs the handlers and starts the deadline watchdog (deadline_seconds <= 0: none),
+// once per process, as early as possible (a stop may come while MPI and the data load).
+// A second call is a logic_error.
 void install_stop_handlers(double deadline_seconds);
+// The stop deadline once the config is known (ckpt.stop_deadline_seconds).
+void set_stop_deadline(double deadline_seconds);
 // From now on the first stop signal is announced on stderr as it arrives (the trainer
 // calls it as training begins; before, a signal is recorded silently and reported when
 // the agreed stop happens).

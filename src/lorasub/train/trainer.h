@@ -17,31 +17,12 @@
 #include "lorasub/model/vit.h"
 #include "lorasub/obs/metrics.h"
 #include "lorasub/core/host_memory.h"
-#include "lorasub/train/datasets.h"
+#include "lorasub/data/open_dataset.h"
 #include "lorasub/train/device.h"
 #include "lorasub/train/drift.h"
+#include "lorasub/train/run_state.h"
 
 namespace lorasub::train {
-
-struct PhaseSeconds {
-  double covariance = 0, train = 0, prototypes = 0, eval = 0, checkpoint = 0;
-  double total() const { return covariance + train + prototypes + eval + checkpoint; }
-};
-
-struct TrainSummary {
-  method::AccuracyMatrix accuracy;
-  std::vector<PhaseSeconds> seconds;       // per task
-  std::vector<std::vector<int64_t>> kept;  // DRS kept dims per task and block
-  std::vector<double> step_seconds;        // mean train-step time per task
-  double wall_seconds = 0;
-  int64_t images_trained = 0;
-  double data_wait_seconds = 0;            // train steps: time spent waiting for the loader
-  double step_compute_seconds = 0;         // train steps: forward/backward/all-reduce/update
-  double allreduce_seconds = 0;            // train steps: the fused gradient all-reduce (this attempt)
-  int64_t skipped_images = 0;              // unreadable images replaced (data.on_bad_image: skip), all ranks
-  std::vector<DriftRecord> drift;          // train.drift: per earlier task, after every later one
-  double train_images_per_second() const;
-};
 
 struct Checkpoint;
 
@@ -54,7 +35,9 @@ struct ResumeRequest {
 
 class Trainer {
  public:
-  Trainer(const Config& cfg, const dist::World& world, dist::Communicator& comm);
+  // `device`: this rank's device, resolved and activated by the command
+  // (resolve_device, activate_device) before `comm` was made for it.
+  Trainer(const Config& cfg, const dist::World& world, dist::Communicator& comm, const TrainDevice& device);
   ~Trainer();
   // Takes the run directory (rank 0: created, writable, locked for the whole run; an
   // earlier run's outputs refused unless req.overwrite or a resume), then loads a
@@ -81,8 +64,25 @@ class Trainer {
  private:
   void claim_run_dir(const ResumeRequest& req);
   void claim_run_dir_on_root(const ResumeRequest& req);
+  // Takes the learner's and the trainer's state and the position from `c` (read from `path`).
+  void restore_from(const Checkpoint& c, const std::string& path, bool config_changed);
+  // The loaders a task's phases read: the augmented training stream (covariance pass,
+  // training) and the plain train and test streams (prototypes, drift, evaluation).
+  struct TaskLoaders {
+    std::unique_ptr<data::Loader> augmented, plain_train, plain_test;
+  };
+  TaskLoaders task_loaders() const;
+  // This rank's share of `idx` in global batches of `bs`, from `loader`.
+  method::BatchSource batches(data::Loader& loader, int64_t t, const std::vector<int64_t>& idx, int64_t bs,
+                              int64_t epoch) const;
   void run_task(int64_t t);
-  void train_epochs(int64_t t, const std::vector<int64_t>& indices);
+  // Prototypes-recomputed drift pass (train.drift) and the evaluation of tasks 0..t.
+  method::EvalResult evaluate_task(int64_t t, TaskLoaders& loaders, const std::vector<int64_t>& test_idx);
+  // The task's row, timings, metrics, task-end checkpoint and progress line.
+  void record_task(int64_t t, const method::EvalResult& ev);
+  void train_epochs(int64_t t, const std::vector<int64_t>& indices, data::Loader& loader);
+  method::StepResult train_step(int64_t t, int64_t epoch, int64_t batch, data::Batch& b, int64_t global_batch);
+  void inject_fault(data::Batch& batch) const;
   void write_outputs() const;
   // Rank 0 writes (kind task_end | step | stop) for position `pos`; prunes old ones.
   void save_checkpoint(const std::string& kind, int64_t t, int64_t epoch, int64_t batch, bool task_done);
@@ -102,23 +102,19 @@ class Trainer {
   dist::Communicator& comm_;
   TrainDevice device_;
   std::unique_ptr<HostMemory> pinned_;  // CUDA: page-locked batch memory (outlives every loader)
-  DataSplits data_;
+  data::DataSplits data_;
   data::TaskPlan plan_;
   std::unique_ptr<model::Vit> vit_;
   std::unique_ptr<method::Learner> learner_;
   DriftTracker drift_{plan_};
   int64_t global_step_ = 0;
   StepObserver on_step_;
-  TrainSummary summary_;
-  PhaseSeconds current_;              // the task in progress
-  double current_step_seconds_ = 0;
-  int64_t current_steps_ = 0;
+  TrainerState state_;                // what a checkpoint saves and a resume restores
   // Resume point (from a checkpoint): task, epoch, batch; resumed_mid_task_ when the
   // learner was restored inside task resume_task_.
   bool resumed_mid_task_ = false;
   int64_t start_task_ = 0, resume_epoch_ = 0, resume_batch_ = 0;
   std::string backbone_sha256_;
-  std::string history_json_ = "[]";
   double wall_before_ = 0;            // wall seconds of earlier attempts (resumed runs)
   std::chrono::steady_clock::time_point run_start_ = std::chrono::steady_clock::now();
   double last_ckpt_time_ = 0;         // steady seconds of the last checkpoint (rank 0)

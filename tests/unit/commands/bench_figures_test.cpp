@@ -1,10 +1,10 @@
 // The figures bench derives from the model shape, against hand counts and published
 // numbers, and the all-reduce sweep as a correctness check on one rank.
-#include "lorasub/train/bench_figures.h"
+#include "lorasub/commands/bench_figures.h"
 
 #include <gtest/gtest.h>
 
-namespace lorasub::train {
+namespace lorasub::commands {
 namespace {
 
 TEST(BenchFigures, ForwardFlopsOfATinyVitByHand) {
@@ -43,4 +43,4 @@ TEST(BenchFigures, CommSweepOnOneRankIsCorrectAndCoversTheRange) {
 }
 
 }  // namespace
-}  // namespace lorasub::train
+}  // namespace lorasub::commands

@@ -18,14 +18,16 @@
 #include "lorasub/method/ncm.h"
 #include "lorasub/model/vit.h"
 #include "lorasub/train/checkpoint.h"
-#include "lorasub/train/export.h"
-#include "lorasub/train/predict.h"
+#include "lorasub/commands/export.h"
+#include "lorasub/commands/predict.h"
 #include "unit/io/temp_dir.h"
 
-namespace lorasub::train {
+namespace lorasub::commands {
 namespace {
 
 using io::test::TempDir;
+using train::Checkpoint;
+using train::write_checkpoint;
 
 constexpr int64_t kDim = 8, kDepth = 2, kRank = 3, kSize = 8;
 
@@ -85,7 +87,7 @@ struct FakeRun {
     if (t == 0) c.learner.prototypes.narrow(0, 2, 2).zero_();
     c.learner.proto_counts = {5, 6, t == 1 ? 7 : 0, t == 1 ? 8 : 0};
     c.learner.kept_dims = {kDim, kDim};
-    for (int64_t s = 0; s <= t; ++s) c.summary.accuracy.add_row(std::vector<double>(static_cast<size_t>(s + 1), 50.0), 40.0 + s);
+    for (int64_t s = 0; s <= t; ++s) c.trainer.summary.accuracy.add_row(std::vector<double>(static_cast<size_t>(s + 1), 50.0), 40.0 + s);
     const Config cfg = tiny_config(backbone);
     c.config_yaml = dump_config(cfg);
     c.config_hash = config_hash(cfg);
@@ -250,4 +252,4 @@ TEST(Predict, TopOneIsNcmOnTheMergedBackbone) {
 }
 
 }  // namespace
-}  // namespace lorasub::train
+}  // namespace lorasub::commands

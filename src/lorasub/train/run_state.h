@@ -1,0 +1,56 @@
+// Where a run stands and what it has measured: what the Trainer carries from step to
+// step and a checkpoint holds besides the learner's own state (docs/checkpoint-format.md).
+// No trainer in here, so the checkpoint code and its readers need none.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "lorasub/method/accuracy_matrix.h"
+#include "lorasub/train/drift.h"
+
+namespace lorasub::train {
+
+struct PhaseSeconds {
+  double covariance = 0, train = 0, prototypes = 0, eval = 0, checkpoint = 0;
+  double total() const { return covariance + train + prototypes + eval + checkpoint; }
+};
+
+struct TrainSummary {
+  method::AccuracyMatrix accuracy;
+  std::vector<PhaseSeconds> seconds;       // per task
+  std::vector<std::vector<int64_t>> kept;  // DRS kept dims per task and block
+  std::vector<double> step_seconds;        // mean train-step time per task
+  double wall_seconds = 0;
+  int64_t images_trained = 0;
+  double data_wait_seconds = 0;            // train steps: time spent waiting for the loader
+  double step_compute_seconds = 0;         // train steps: forward/backward/all-reduce/update
+  double allreduce_seconds = 0;            // train steps: the fused gradient all-reduce (this attempt)
+  int64_t skipped_images = 0;              // unreadable images replaced (data.on_bad_image: skip), all ranks
+  std::vector<DriftRecord> drift;          // train.drift: per earlier task, after every later one
+  double train_images_per_second() const {
+    double t = 0;
+    for (const auto& s : seconds) t += s.train;
+    return t > 0 ? static_cast<double>(images_trained) / t : 0.0;
+  }
+};
+
+// Where training stands: the next thing to do is batch `batch` of epoch `epoch` of
+// task `task` (epoch == epochs of the task: training done, prototypes and evaluation
+// not), or, when task_done, task + 1 from its start.
+struct Position {
+  int64_t task = 0, epoch = 0, batch = 0, global_step = 0;
+  bool task_done = false;
+};
+
+// The Trainer's resumable state, as one value: saved into a checkpoint and restored
+// from it whole.
+struct TrainerState {
+  TrainSummary summary;             // finished tasks' rows and timings, totals so far
+  PhaseSeconds current;             // the task in progress: phase seconds so far
+  double current_step_seconds = 0;  // its train steps so far: seconds and count
+  int64_t current_steps = 0;
+  std::string history_json = "[]";  // earlier resumes: [{from, global_step, ranks, config_changed}]
+};
+
+}  // namespace lorasub::train
