@@ -15,7 +15,8 @@
 #              Debian 13's CUDA LibTorch 2.6 (libtorch-cuda-dev, apt-get download +
 #              dpkg -x) and this machine's CUDA toolkit headers (nccl.h, cuda_runtime.h),
 #              as C++17 and as C++20
-#   scripts/check-debian13.sh --cuda   the CUDA configure and link (not in CI: 2.6 GB):
+#   scripts/check-debian13.sh --cuda   the CUDA configure and link (also called by scripts/test.sh;
+#     2.6 GB to download, about 6.5 minutes from nothing):
 #     a second root with libtorch-cuda-dev, nvidia-cuda-toolkit 12.4 and libnccl-dev;
 #     nvidia-cudnn (a downloader that needs the network at install time) replaced by an
 #     equivs package; configure with LORASUB_CUDA=ON so torch's CUDA CMake runs (nvcc,

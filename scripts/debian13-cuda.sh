@@ -14,9 +14,7 @@
 #    the gtest binaries list their tests when ctest runs, not after linking).
 
 cuda_root="$d13_cache/debian13-cuda"
-cuda_packages=(build-essential cmake ninja-build ccache pkg-config equivs
-  libopenmpi-dev openmpi-bin libhdf5-dev prometheus-cpp-dev libyaml-cpp-dev libcli11-dev nlohmann-json3-dev
-  libspdlog-dev libfmt-dev libturbojpeg0-dev libpng-dev libgtest-dev googletest python3 procps binutils)
+cuda_packages=(equivs binutils)  # beyond the CPU root's
 cuda_stack=(libtorch-cuda-dev libtorch-cuda-2.6 nvidia-cuda-toolkit libnccl-dev)
 
 # The stand-in for nvidia-cudnn, installed before the CUDA stack.
@@ -67,30 +65,44 @@ cudnn_stub() {
 
 cuda_configure_build() {
   local rc=0
-  d13_chroot "$cuda_root" cmake -S "$work" -B "$work/build-cuda" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  d13_chroot "$cuda_root" cmake -S "$work" -B "$work/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
     -DLORASUB_CUDA=ON -DLORASUB_WERROR=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
     -DCMAKE_EXE_LINKER_FLAGS="-Wl,-rpath-link,/opt/cudnn-stub" -DCMAKE_GTEST_DISCOVER_TESTS_DISCOVERY_MODE=PRE_TEST \
     >"$cuda_root$work/configure-cuda.log" 2>&1 || rc=$?
   grep -E "lorasub:|CUDA|nvcc|NVTX|nvToolsExt|Torch|Error" "$cuda_root$work/configure-cuda.log" | grep -v "Looking for" | head -20
   [ "$rc" -eq 0 ] || { tail -30 "$cuda_root$work/configure-cuda.log"; return 1; }
-  d13_chroot "$cuda_root" cmake --build "$work/build-cuda" -j "$(nproc)" >"$cuda_root$work/build-cuda.log" 2>&1 || {
-    grep -E "error|FAILED|undefined reference" "$cuda_root$work/build-cuda.log" | head -30; return 1; }
-  echo "warnings: $(grep -c "warning:" "$cuda_root$work/build-cuda.log")"
-  echo "linked: $(cd "$cuda_root$work/build-cuda" && find . -maxdepth 3 -type f -perm -u+x \( -name lorasub -o -name 'unit_*' \
+  d13_chroot "$cuda_root" cmake --build "$work/build" -j "$(nproc)" >"$cuda_root$work/build.log" 2>&1 || {
+    grep -E "error|FAILED|undefined reference" "$cuda_root$work/build.log" | head -30; return 1; }
+  echo "warnings: $(grep -c "warning:" "$cuda_root$work/build.log")"
+  echo "linked: $(cd "$cuda_root$work/build" && find . -maxdepth 3 -type f -perm -u+x \( -name lorasub -o -name 'unit_*' \
     -o -name 'mpi_*' -o -name 'gpu_*' \) | sort | tr '\n' ' ')"
 }
 
 # Which NCCL and cudart the binary takes, by its own records and by the loader.
 cuda_links() {
-  d13_chroot "$cuda_root" sh -c "cd $work/build-cuda &&
+  d13_chroot "$cuda_root" sh -c "cd $work/build &&
     echo 'NEEDED (lorasub):' && readelf -d lorasub | grep -E 'NEEDED|RUNPATH|RPATH' | sed 's/^ */  /' &&
     echo 'ldd (lorasub): NCCL, cudart, torch, cuDNN' &&
     ldd lorasub | grep -E 'nccl|cudart|torch_cuda|cudnn' | sed 's/^\t*/  /' &&
     echo 'NEEDED (libtorch_cuda.so):' && readelf -d /usr/lib/x86_64-linux-gnu/libtorch_cuda.so | grep -E 'nccl|cudart|cudnn' | sed 's/^ */  /'"
 }
 
+# The CUDA root starts as a copy of the CPU leg's root (made first when missing): same
+# compiler and libraries, so the shared ccache serves every translation unit the CUDA
+# LibTorch does not change.
+cuda_root_from_cpu() {
+  if [ ! -f "$cuda_root/.lorasub-root" ]; then
+    d13_make_root "$root" "${cpu_packages[@]}" || return 1
+    rm -rf "$cuda_root.new"
+    cp -ax "$root" "$cuda_root.new" || return 1
+    rm -rf "$cuda_root.new$work" && rm -rf "$cuda_root"
+    mv "$cuda_root.new" "$cuda_root"
+  fi
+  d13_install "$cuda_root" "${cuda_packages[@]}"
+}
+
 d13_cuda_leg() {
-  phase root-cuda d13_make_root "$cuda_root" "${cuda_packages[@]}" || return 1
+  phase root-cuda cuda_root_from_cpu || return 1
   phase cuda-stack cuda_stack_install || return 1
   d13_mount "$cuda_root" || return 1
   phase copy d13_copy_tree "$src" "$cuda_root$work" || return 1

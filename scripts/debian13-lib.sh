@@ -57,6 +57,12 @@ d13_mount() {
     mount --bind "/$m" "$root/$m" || { echo "debian13: cannot bind /$m into $root (needs root with mount rights)" >&2; return 1; }
     d13_mounted+=("$root/$m")
   done
+  # One ccache for every root: the CUDA leg reuses what the CPU leg compiled.
+  mkdir -p "$d13_cache/ccache" "$root/var/cache/lorasub-ccache"
+  if ! mountpoint -q "$root/var/cache/lorasub-ccache"; then
+    mount --bind "$d13_cache/ccache" "$root/var/cache/lorasub-ccache" || return 1
+    d13_mounted+=("$root/var/cache/lorasub-ccache")
+  fi
   cp -L /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
 }
 
@@ -66,7 +72,7 @@ d13_chroot() {
   local root="$1"; shift
   local rc=0
   setsid chroot "$root" /usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin HOME=/root \
-    LANG=C.UTF-8 TERM="${TERM:-dumb}" "$@" &
+    LANG=C.UTF-8 TERM="${TERM:-dumb}" CCACHE_DIR=/var/cache/lorasub-ccache "$@" &
   local pid=$!
   d13_pids+=("$pid")
   wait "$pid" || rc=$?
