@@ -45,26 +45,26 @@ struct Model {
 };
 
 Model load_model(const std::string& path) {
-  const ExportFile e = read_export(path);
-  const ExportInfo& info = e.info;
-  Model m;
-  m.vit = std::make_unique<model::Vit>(model::Vit::load(e.file, info.shape));
-  m.prototypes = at::from_blob(const_cast<float*>(info.prototypes.values.data()), info.prototypes.shape, at::kFloat)
+  const ExportFile exported = read_export(path);
+  const ExportInfo& info = exported.info;
+  Model model;
+  model.vit = std::make_unique<model::Vit>(model::Vit::load(exported.file, info.shape));
+  model.prototypes = at::from_blob(const_cast<float*>(info.prototypes.values.data()), info.prototypes.shape, at::kFloat)
                      .clone();
-  m.class_order = info.class_order;
-  m.transform.size = info.transform.image_size;
-  m.transform.channels = info.transform.channels;
-  m.transform.pipeline = info.transform.pipeline;
-  if (m.transform.pipeline) {
-    m.transform.steps = data::make_pipeline(info.transform.pipeline_name, m.transform.size);
-    if (m.transform.steps.resize_short != info.transform.resize_short)
+  model.class_order = info.class_order;
+  model.transform.size = info.transform.image_size;
+  model.transform.channels = info.transform.channels;
+  model.transform.pipeline = info.transform.pipeline;
+  if (model.transform.pipeline) {
+    model.transform.steps = data::make_pipeline(info.transform.pipeline_name, model.transform.size);
+    if (model.transform.steps.resize_short != info.transform.resize_short)
       throw FormatError("'" + path + "': its test transform resizes to " + std::to_string(info.transform.resize_short) +
-                        ", this lorasub's " + m.transform.steps.name + " pipeline to " +
-                        std::to_string(m.transform.steps.resize_short));
+                        ", this lorasub's " + model.transform.steps.name + " pipeline to " +
+                        std::to_string(model.transform.steps.resize_short));
   }
-  m.bf16 = info.precision == "bf16";
-  m.eval_batch_size = info.eval_batch_size;
-  return m;
+  model.bf16 = info.precision == "bf16";
+  model.eval_batch_size = info.eval_batch_size;
+  return model;
 }
 
 // One input file: an image (decoded when its batch comes) or a whole IDX image file.
@@ -92,76 +92,78 @@ Input open_input(const std::string& path) {
 }
 
 // HWC uint8 -> the model's CHW float input, as the run's evaluation transformed it.
-void to_input(const Transform& t, const uint8_t* src, int64_t h, int64_t w, int64_t c, const std::string& name,
-              float* dst) {
+void to_input(const Transform& transform, const uint8_t* src, int64_t height, int64_t width, int64_t channels,
+              const std::string& name, float* dst) {
   Rng unused(0);  // test transforms draw nothing
-  if (t.pipeline) {
-    t.steps.apply(src, h, w, c, /*train=*/false, unused, dst);
+  if (transform.pipeline) {
+    transform.steps.apply(src, height, width, channels, /*train=*/false, unused, dst);
     return;
   }
-  if (h != t.size || w != t.size)
-    throw FormatError("'" + name + "': the image is " + std::to_string(h) + "x" + std::to_string(w) +
-                      ", the model takes " + std::to_string(t.size) + "x" + std::to_string(t.size) +
+  const int64_t size = transform.size;
+  if (height != size || width != size)
+    throw FormatError("'" + name + "': the image is " + std::to_string(height) + "x" + std::to_string(width) +
+                      ", the model takes " + std::to_string(size) + "x" + std::to_string(size) +
                       " (the run's test transform does not resize)");
   std::vector<uint8_t> converted;
-  if (c != t.channels) {  // grey <-> RGB; an RGB image of a grey one gives it back exactly
-    converted.resize(static_cast<size_t>(h * w * t.channels));
-    for (int64_t i = 0; i < h * w; ++i) {
-      const uint8_t* p = src + i * c;
-      for (int64_t k = 0; k < t.channels; ++k)
-        converted[static_cast<size_t>(i * t.channels + k)] =
-            c == 1 ? p[0] : static_cast<uint8_t>(std::lround(std::min(255.0f, data::grey_of(p[0], p[1], p[2]))));
+  if (channels != transform.channels) {  // grey <-> RGB; an RGB image of a grey one gives it back exactly
+    converted.resize(static_cast<size_t>(height * width * transform.channels));
+    for (int64_t i = 0; i < height * width; ++i) {
+      const uint8_t* pixel = src + i * channels;
+      for (int64_t k = 0; k < transform.channels; ++k)
+        converted[static_cast<size_t>(i * transform.channels + k)] =
+            channels == 1 ? pixel[0]
+                          : static_cast<uint8_t>(std::lround(std::min(255.0f, data::grey_of(pixel[0], pixel[1], pixel[2]))));
     }
     src = converted.data();
   }
-  data::SmallImageTransform{}.apply(src, h, w, t.channels, unused, dst);
+  data::SmallImageTransform{}.apply(src, height, width, transform.channels, unused, dst);
 }
 
 // Images go through the model in batches of the run's size; each gives one JSON line.
 class Predictor {
  public:
-  Predictor(const Model& m, const std::vector<int64_t>& labels, int64_t batch, int64_t top_k, std::FILE* out,
-            PredictSummary& sum)
-      : m_(m), labels_(labels), batch_(batch), k_(std::min(top_k, sum.classes)), out_(out), sum_(sum),
-        per_(m.transform.channels * m.transform.size * m.transform.size),
-        pixels_(static_cast<size_t>(batch * per_)) {}
+  Predictor(const Model& model, const std::vector<int64_t>& labels, int64_t batch, int64_t top_k, std::FILE* out,
+            PredictSummary& summary)
+      : model_(model), labels_(labels), batch_(batch), top_k_(std::min(top_k, summary.classes)), out_(out), summary_(summary),
+        image_floats_(model.transform.channels * model.transform.size * model.transform.size),
+        pixels_(static_cast<size_t>(batch * image_floats_)) {}
 
-  // Image `item` of `in` (the index-th of all inputs) into the batch; a full batch runs.
-  void add(const Input& in, int64_t item, int64_t index) {
-    const Transform& tf = m_.transform;
-    float* dst = pixels_.data() + static_cast<int64_t>(pending_.size()) * per_;
-    if (in.idx) {
-      const data::ImageSet& s = *in.idx;
-      to_input(tf, s.image(item), s.height, s.width, s.channels, in.path, dst);
+  // Image `item` of `input` (the index-th of all inputs) into the batch; a full batch runs.
+  void add(const Input& input, int64_t item, int64_t index) {
+    const Transform& transform = model_.transform;
+    float* dst = pixels_.data() + static_cast<int64_t>(pending_.size()) * image_floats_;
+    if (input.idx) {
+      const data::ImageSet& images = *input.idx;
+      to_input(transform, images.image(item), images.height, images.width, images.channels, input.path, dst);
     } else {
-      const int64_t min_short = tf.pipeline ? tf.steps.min_decode_short_side(false) : 0;
-      const data::DecodedImage im = data::decode_image_file(in.path, min_short);
-      to_input(tf, im.pixels.data(), im.height, im.width, 3, in.path, dst);
+      const int64_t min_short = transform.pipeline ? transform.steps.min_decode_short_side(false) : 0;
+      const data::DecodedImage decoded = data::decode_image_file(input.path, min_short);
+      to_input(transform, decoded.pixels.data(), decoded.height, decoded.width, 3, input.path, dst);
     }
-    pending_.push_back({&in, item, index});
+    pending_.push_back({&input, item, index});
     if (static_cast<int64_t>(pending_.size()) == batch_) flush();
   }
 
   void flush() {
     if (pending_.empty()) return;
-    const Transform& tf = m_.transform;
+    const Transform& transform = model_.transform;
     const int64_t n = static_cast<int64_t>(pending_.size());
-    const at::Tensor x = at::from_blob(pixels_.data(), {n, tf.channels, tf.size, tf.size}, at::kFloat);
+    const at::Tensor input = at::from_blob(pixels_.data(), {n, transform.channels, transform.size, transform.size}, at::kFloat);
     at::Tensor feats;
     {
-      model::AutocastScope autocast(at::kCPU, m_.bf16);  // as the learner's features()
-      feats = m_.vit->features(x).to(at::kFloat);
+      model::AutocastScope autocast(at::kCPU, model_.bf16);  // as the learner's features()
+      feats = model_.vit->features(input).to(at::kFloat);
     }
     // Stable: among equal distances the lowest position first, as argmin picks it.
-    const auto sorted = at::sort(method::ncm_distances(feats, m_.prototypes), /*stable=*/true, 1, false);
-    const at::Tensor d2 = std::get<0>(sorted).to(at::kDouble), pos = std::get<1>(sorted);
-    const auto d2_at = d2.accessor<double, 2>();
-    const auto pos_at = pos.accessor<int64_t, 2>();
+    const auto sorted = at::sort(method::ncm_distances(feats, model_.prototypes), /*stable=*/true, 1, false);
+    const at::Tensor distances = std::get<0>(sorted).to(at::kDouble), positions = std::get<1>(sorted);
+    const auto distance_at = distances.accessor<double, 2>();
+    const auto position_at = positions.accessor<int64_t, 2>();
     for (int64_t i = 0; i < n; ++i) {
       nlohmann::json top = nlohmann::json::array();
-      for (int64_t j = 0; j < k_; ++j)
-        top.push_back({{"class", m_.class_order.at(static_cast<size_t>(pos_at[i][j]))},
-                       {"score", std::round((1.0 - 0.5 * d2_at[i][j]) * 1e6) / 1e6}});  // cosine
+      for (int64_t j = 0; j < top_k_; ++j)
+        top.push_back({{"class", model_.class_order.at(static_cast<size_t>(position_at[i][j]))},
+                       {"score", std::round((1.0 - 0.5 * distance_at[i][j]) * 1e6) / 1e6}});  // cosine
       write_line(pending_[static_cast<size_t>(i)], top);
     }
     pending_.clear();
@@ -173,29 +175,29 @@ class Predictor {
     int64_t item, index;
   };
 
-  void write_line(const Pending& p, const nlohmann::json& top) {
-    nlohmann::json line = {{"input", p.input->path}, {"index", p.index}};
-    if (p.input->idx) line["item"] = p.item;
+  void write_line(const Pending& pending, const nlohmann::json& top) {
+    nlohmann::json line = {{"input", pending.input->path}, {"index", pending.index}};
+    if (pending.input->idx) line["item"] = pending.item;
     line["top"] = top;
     if (!labels_.empty()) {
-      const int64_t label = labels_[static_cast<size_t>(p.index)];
+      const int64_t label = labels_[static_cast<size_t>(pending.index)];
       line["label"] = label;
-      if (std::find(m_.class_order.begin(), m_.class_order.end(), label) == m_.class_order.end()) {
-        ++sum_.outside;
+      if (std::find(model_.class_order.begin(), model_.class_order.end(), label) == model_.class_order.end()) {
+        ++summary_.outside;
       } else {
-        ++sum_.labelled;
-        if (top[0]["class"].get<int64_t>() == label) ++sum_.correct;
+        ++summary_.labelled;
+        if (top[0]["class"].get<int64_t>() == label) ++summary_.correct;
       }
     }
     std::fprintf(out_, "%s\n", line.dump().c_str());
   }
 
-  const Model& m_;
+  const Model& model_;
   const std::vector<int64_t>& labels_;
-  const int64_t batch_, k_;
+  const int64_t batch_, top_k_;
   std::FILE* out_;
-  PredictSummary& sum_;
-  const int64_t per_;
+  PredictSummary& summary_;
+  const int64_t image_floats_;
   std::vector<float> pixels_;
   std::vector<Pending> pending_;
 };
@@ -208,28 +210,28 @@ double PredictSummary::accuracy() const {
 
 PredictSummary predict(const PredictOptions& opt, std::FILE* out) {
   at::NoGradGuard no_grad;
-  const Model m = load_model(opt.model);
+  const Model model = load_model(opt.model);
   std::vector<Input> inputs;
-  PredictSummary sum;
-  for (const auto& p : opt.inputs) {
-    inputs.push_back(open_input(p));
-    sum.images += inputs.back().count();
+  PredictSummary summary;
+  for (const std::string& path : opt.inputs) {
+    inputs.push_back(open_input(path));
+    summary.images += inputs.back().count();
   }
   std::vector<int64_t> labels;
   if (!opt.labels.empty()) {
     labels = data::read_idx_labels(opt.labels);
-    if (static_cast<int64_t>(labels.size()) != sum.images)
+    if (static_cast<int64_t>(labels.size()) != summary.images)
       throw FormatError("'" + opt.labels + "' has " + std::to_string(labels.size()) + " labels for " +
-                        std::to_string(sum.images) + " input images");
+                        std::to_string(summary.images) + " input images");
   }
-  sum.classes = static_cast<int64_t>(m.class_order.size());
-  Predictor predictor(m, labels, opt.batch_size > 0 ? opt.batch_size : m.eval_batch_size, opt.top_k, out, sum);
+  summary.classes = static_cast<int64_t>(model.class_order.size());
+  Predictor predictor(model, labels, opt.batch_size > 0 ? opt.batch_size : model.eval_batch_size, opt.top_k, out, summary);
   int64_t index = 0;
-  for (const Input& in : inputs)
-    for (int64_t item = 0; item < in.count(); ++item, ++index) predictor.add(in, item, index);
+  for (const Input& input : inputs)
+    for (int64_t item = 0; item < input.count(); ++item, ++index) predictor.add(input, item, index);
   predictor.flush();
   std::fflush(out);
-  return sum;
+  return summary;
 }
 
 }  // namespace lorasub::commands

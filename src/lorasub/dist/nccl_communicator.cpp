@@ -16,8 +16,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-ncclComm_t nc(void* c) { return static_cast<ncclComm_t>(c); }
-cudaStream_t st(void* s) { return static_cast<cudaStream_t>(s); }
+ncclComm_t as_nccl(void* comm) { return static_cast<ncclComm_t>(comm); }
+cudaStream_t as_cuda(void* stream) { return static_cast<cudaStream_t>(stream); }
 
 std::string where(int rank, const char* file, int line) {
   char host[256] = {0};
@@ -36,7 +36,7 @@ std::string where(int rank, const char* file, int line) {
     if (lorasub_nccl_rc_ != ncclSuccess && lorasub_nccl_rc_ != ncclInProgress)                \
       throw std::runtime_error(where(rank(), __FILE__, __LINE__) + ": " + #call + ": " +       \
                                ncclGetErrorString(lorasub_nccl_rc_) +                          \
-                               (comm_ ? std::string(" (") + ncclGetLastError(nc(comm_)) + ")" \
+                               (comm_ ? std::string(" (") + ncclGetLastError(as_nccl(comm_)) + ")" \
                                       : std::string()));                                      \
   } while (0)
 #define LORASUB_CUDA_CHECK(call)                                                                     \
@@ -55,32 +55,32 @@ NcclCommunicator::NcclCommunicator(MPI_Comm mpi_comm, int device, double timeout
   control_.broadcast(&id, sizeof(id), 0);
   ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
   config.blocking = 0;  // every wait is ours, with a deadline
-  ncclComm_t c = nullptr;
-  LORASUB_NCCL_CHECK(ncclCommInitRankConfig(&c, size(), id, rank(), &config));
-  comm_ = c;
+  ncclComm_t created = nullptr;
+  LORASUB_NCCL_CHECK(ncclCommInitRankConfig(&created, size(), id, rank(), &config));
+  comm_ = created;
   ready("ncclCommInitRankConfig");
 }
 
 NcclCommunicator::~NcclCommunicator() {
   if (comm_ == nullptr) return;
   // Finalize flushes outstanding work; a peer that never answers must not hang the exit.
-  ncclResult_t state = ncclCommFinalize(nc(comm_));
+  ncclResult_t state = ncclCommFinalize(as_nccl(comm_));
   const auto t0 = Clock::now();
   while (state == ncclInProgress || state == ncclSuccess) {
-    if (ncclCommGetAsyncError(nc(comm_), &state) != ncclSuccess) break;
+    if (ncclCommGetAsyncError(as_nccl(comm_), &state) != ncclSuccess) break;
     if (state != ncclInProgress) break;
     if (std::chrono::duration<double>(Clock::now() - t0).count() > timeout_) break;
     std::this_thread::sleep_for(std::chrono::microseconds(100));
   }
-  if (state == ncclSuccess) ncclCommDestroy(nc(comm_));
-  else ncclCommAbort(nc(comm_));
+  if (state == ncclSuccess) ncclCommDestroy(as_nccl(comm_));
+  else ncclCommAbort(as_nccl(comm_));
 }
 
 void NcclCommunicator::fail(const std::string& what) {
   std::fprintf(stderr, "lorasub: %s: %s; aborting the NCCL communicator and the job\n",
                where(rank(), __FILE__, __LINE__).c_str(), what.c_str());
   std::fflush(stderr);
-  if (comm_ != nullptr) ncclCommAbort(nc(comm_));
+  if (comm_ != nullptr) ncclCommAbort(as_nccl(comm_));
   comm_ = nullptr;
   control_.abort(1);
 }
@@ -89,11 +89,11 @@ void NcclCommunicator::ready(const char* what) {
   const auto t0 = Clock::now();
   for (;;) {
     ncclResult_t state = ncclSuccess;
-    const ncclResult_t rc = ncclCommGetAsyncError(nc(comm_), &state);
+    const ncclResult_t rc = ncclCommGetAsyncError(as_nccl(comm_), &state);
     if (rc != ncclSuccess) fail(std::string(what) + ": ncclCommGetAsyncError: " + ncclGetErrorString(rc));
     if (state == ncclSuccess) return;
     if (state != ncclInProgress)
-      fail(std::string(what) + ": " + ncclGetErrorString(state) + " (" + ncclGetLastError(nc(comm_)) + ")");
+      fail(std::string(what) + ": " + ncclGetErrorString(state) + " (" + ncclGetLastError(as_nccl(comm_)) + ")");
     if (std::chrono::duration<double>(Clock::now() - t0).count() > timeout_)
       fail(std::string(what) + " still in progress after " + std::to_string(timeout_) +
            " s (dist.timeout_seconds): a peer is dead or hung");
@@ -104,14 +104,14 @@ void NcclCommunicator::ready(const char* what) {
 void NcclCommunicator::wait() {
   const auto t0 = Clock::now();
   for (;;) {
-    const cudaError_t q = cudaStreamQuery(st(stream_));
-    if (q == cudaSuccess) return;
-    if (q != cudaErrorNotReady) fail(std::string("cudaStreamQuery: ") + cudaGetErrorString(q));
+    const cudaError_t queued = cudaStreamQuery(as_cuda(stream_));
+    if (queued == cudaSuccess) return;
+    if (queued != cudaErrorNotReady) fail(std::string("cudaStreamQuery: ") + cudaGetErrorString(queued));
     ncclResult_t state = ncclSuccess;
-    ncclCommGetAsyncError(nc(comm_), &state);
+    ncclCommGetAsyncError(as_nccl(comm_), &state);
     if (state != ncclSuccess && state != ncclInProgress)
       fail(std::string("asynchronous NCCL error: ") + ncclGetErrorString(state) + " (" +
-           ncclGetLastError(nc(comm_)) + ")");
+           ncclGetLastError(as_nccl(comm_)) + ")");
     if (std::chrono::duration<double>(Clock::now() - t0).count() > timeout_)
       fail("a collective has not completed after " + std::to_string(timeout_) +
            " s (dist.timeout_seconds): a peer is dead or hung");
@@ -119,37 +119,37 @@ void NcclCommunicator::wait() {
   }
 }
 
-bool NcclCommunicator::on_device(const void* p) const {
-  if (p == nullptr) return false;
+bool NcclCommunicator::on_device(const void* ptr) const {
+  if (ptr == nullptr) return false;
   cudaPointerAttributes attr{};
-  if (cudaPointerGetAttributes(&attr, p) != cudaSuccess) {
+  if (cudaPointerGetAttributes(&attr, ptr) != cudaSuccess) {
     cudaGetLastError();  // plain host memory on older runtimes
     return false;
   }
   return attr.type == cudaMemoryTypeDevice || attr.type == cudaMemoryTypeManaged;
 }
 
-void NcclCommunicator::reduce(void* data, size_t n, int type, int op, const char* what) {
-  LORASUB_NCCL_CHECK(ncclAllReduce(data, data, n, static_cast<ncclDataType_t>(type),
-                                   static_cast<ncclRedOp_t>(op), nc(comm_), st(stream_)));
+void NcclCommunicator::reduce(void* data, size_t count, int type, int op, const char* what) {
+  LORASUB_NCCL_CHECK(ncclAllReduce(data, data, count, static_cast<ncclDataType_t>(type),
+                                   static_cast<ncclRedOp_t>(op), as_nccl(comm_), as_cuda(stream_)));
   ready(what);
 }
 
-void NcclCommunicator::allreduce_sum(float* d, size_t n) {
-  if (!on_device(d)) return control_.allreduce_sum(d, n);
-  reduce(d, n, ncclFloat32, ncclSum, "ncclAllReduce(float, sum)");
+void NcclCommunicator::allreduce_sum(float* data, size_t count) {
+  if (!on_device(data)) return control_.allreduce_sum(data, count);
+  reduce(data, count, ncclFloat32, ncclSum, "ncclAllReduce(float, sum)");
 }
-void NcclCommunicator::allreduce_sum(double* d, size_t n) {
-  if (!on_device(d)) return control_.allreduce_sum(d, n);
-  reduce(d, n, ncclFloat64, ncclSum, "ncclAllReduce(double, sum)");
+void NcclCommunicator::allreduce_sum(double* data, size_t count) {
+  if (!on_device(data)) return control_.allreduce_sum(data, count);
+  reduce(data, count, ncclFloat64, ncclSum, "ncclAllReduce(double, sum)");
 }
-void NcclCommunicator::allreduce_sum(int64_t* d, size_t n) {
-  if (!on_device(d)) return control_.allreduce_sum(d, n);
-  reduce(d, n, ncclInt64, ncclSum, "ncclAllReduce(int64, sum)");
+void NcclCommunicator::allreduce_sum(int64_t* data, size_t count) {
+  if (!on_device(data)) return control_.allreduce_sum(data, count);
+  reduce(data, count, ncclInt64, ncclSum, "ncclAllReduce(int64, sum)");
 }
-void NcclCommunicator::allreduce_max(int64_t* d, size_t n) {
-  if (!on_device(d)) return control_.allreduce_max(d, n);
-  reduce(d, n, ncclInt64, ncclMax, "ncclAllReduce(int64, max)");
+void NcclCommunicator::allreduce_max(int64_t* data, size_t count) {
+  if (!on_device(data)) return control_.allreduce_max(data, count);
+  reduce(data, count, ncclInt64, ncclMax, "ncclAllReduce(int64, max)");
 }
 
 void NcclCommunicator::allgatherv(const float* send, size_t count, float* recv,
@@ -159,13 +159,14 @@ void NcclCommunicator::allgatherv(const float* send, size_t count, float* recv,
     throw std::invalid_argument("allgatherv: counts do not match the world");
   // NCCL has no all-gather-v: one broadcast per rank into its slice, fused in a group.
   LORASUB_NCCL_CHECK(ncclGroupStart());
-  size_t off = 0;
-  for (int r = 0; r < size(); ++r) {
-    const size_t c = counts[static_cast<size_t>(r)];
-    if (c > 0)
-      LORASUB_NCCL_CHECK(ncclBroadcast(r == rank() ? static_cast<const void*>(send) : recv + off, recv + off, c,
-                                       ncclFloat32, r, nc(comm_), st(stream_)));
-    off += c;
+  size_t offset = 0;
+  for (int root = 0; root < size(); ++root) {
+    const size_t root_count = counts[static_cast<size_t>(root)];
+    if (root_count > 0)
+      LORASUB_NCCL_CHECK(ncclBroadcast(root == rank() ? static_cast<const void*>(send) : recv + offset,
+                                       recv + offset, root_count, ncclFloat32, root, as_nccl(comm_),
+                                       as_cuda(stream_)));
+    offset += root_count;
   }
   LORASUB_NCCL_CHECK(ncclGroupEnd());
   ready("ncclBroadcast group (all-gather-v)");
@@ -175,7 +176,7 @@ std::vector<int64_t> NcclCommunicator::allgather(int64_t x) { return control_.al
 
 void NcclCommunicator::broadcast(void* data, size_t bytes, int root) {
   if (!on_device(data)) return control_.broadcast(data, bytes, root);
-  LORASUB_NCCL_CHECK(ncclBroadcast(data, data, bytes, ncclUint8, root, nc(comm_), st(stream_)));
+  LORASUB_NCCL_CHECK(ncclBroadcast(data, data, bytes, ncclUint8, root, as_nccl(comm_), as_cuda(stream_)));
   ready("ncclBroadcast");
 }
 
@@ -187,7 +188,7 @@ void NcclCommunicator::barrier() {
 void NcclCommunicator::abort(int exit_code) {
   std::fflush(stdout);
   std::fflush(stderr);
-  if (comm_ != nullptr) ncclCommAbort(nc(comm_));
+  if (comm_ != nullptr) ncclCommAbort(as_nccl(comm_));
   comm_ = nullptr;
   control_.abort(exit_code);
 }

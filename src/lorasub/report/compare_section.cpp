@@ -10,8 +10,8 @@
 namespace lorasub::report {
 namespace {
 
-std::string mean_std(const std::vector<double>& x) {
-  return fixed(mean(x), 2) + " &plusmn; " + fixed(sample_std(x), 2);
+std::string mean_std(const std::vector<double>& values) {
+  return fixed(mean(values), 2) + " &plusmn; " + fixed(sample_std(values), 2);
 }
 
 std::string swatch(const std::string& color) {
@@ -19,8 +19,8 @@ std::string swatch(const std::string& color) {
 }
 
 std::string group_table(const std::vector<RunData>& runs, const std::vector<Group>& groups) {
-  std::ostringstream o;
-  o << "<table class=\"compare\"><tr><th>group</th><th>n</th><th>A_last</th><th>A_avg</th><th>forgetting</th>"
+  std::ostringstream html;
+  html << "<table class=\"compare\"><tr><th>group</th><th>n</th><th>A_last</th><th>A_avg</th><th>forgetting</th>"
        "<th>train images/s</th><th>runs</th></tr>";
   for (size_t g = 0; g < groups.size(); ++g) {
     std::vector<double> last, avg, forget, speed;
@@ -32,15 +32,15 @@ std::string group_table(const std::vector<RunData>& runs, const std::vector<Grou
       speed.push_back(runs[i].train_images_per_second);
       names += (names.empty() ? "" : ", ") + escape(runs[i].run.empty() ? runs[i].dir : runs[i].run);
     }
-    o << "<tr><td>" << swatch(palette(g)) << escape(groups[g].label) << "</td><td>" << groups[g].runs.size()
+    html << "<tr><td>" << swatch(palette(g)) << escape(groups[g].label) << "</td><td>" << groups[g].runs.size()
       << "</td><td>" << mean_std(last) << "</td><td>" << mean_std(avg) << "</td><td>" << mean_std(forget)
       << "</td><td>" << fixed(mean(speed), 0) << "</td><td>" << names << "</td></tr>";
   }
-  o << "</table><p class=\"note\">mean &plusmn; sample standard deviation (n &minus; 1) over the runs of a group; "
+  html << "</table><p class=\"note\">mean &plusmn; sample standard deviation (n &minus; 1) over the runs of a group; "
        "&ndash; with one run. A group is the runs of one method whose configs differ only in bookkeeping "
        "(seed, names, paths, threads, checkpoints, metrics); keys that set a method's groups apart are in "
        "the label.</p>";
-  return o.str();
+  return html.str();
 }
 
 // The group index of every run.
@@ -58,53 +58,53 @@ LegendEntries group_legend(const std::vector<Group>& groups) {
 }
 
 std::string overlay_a_t(const std::vector<RunData>& runs, const std::vector<Group>& groups) {
-  const std::vector<size_t> of = group_of(runs, groups);
-  LineChart c;
-  c.plot = "compare-a-t";
-  c.x_label = "after task";
-  c.y_label = "A_t (%)";
-  c.y_min = 0;
-  c.y_max = 100;
-  c.legend = group_legend(groups);
+  const std::vector<size_t> group = group_of(runs, groups);
+  LineChart chart;
+  chart.plot = "compare-a-t";
+  chart.x_label = "after task";
+  chart.y_label = "A_t (%)";
+  chart.y_min = 0;
+  chart.y_max = 100;
+  chart.legend = group_legend(groups);
   for (size_t i = 0; i < runs.size(); ++i) {
-    LineSeries s{runs[i].run.empty() ? runs[i].dir : runs[i].run, palette(of[i]), {}, {}};
+    LineSeries series{runs[i].run.empty() ? runs[i].dir : runs[i].run, palette(group[i]), {}, {}};
     for (size_t t = 0; t < runs[i].tasks.size(); ++t) {
-      s.x.push_back(static_cast<double>(t + 1));
-      s.y.push_back(runs[i].tasks[t].overall);
+      series.x.push_back(static_cast<double>(t + 1));
+      series.y.push_back(runs[i].tasks[t].overall);
     }
-    c.series.push_back(s);
+    chart.series.push_back(series);
   }
-  return figure("A_t of every run, colored by group", render(c));
+  return figure("A_t of every run, colored by group", render(chart));
 }
 
 std::string overlay_throughput(const std::vector<RunData>& runs, const std::vector<Group>& groups) {
-  const std::vector<size_t> of = group_of(runs, groups);
-  BarChart c;
-  c.plot = "compare-throughput";
-  c.x_label = "run";
-  c.y_label = "train images/s";
-  c.decimals = 0;
-  c.legend = group_legend(groups);
-  BarSeries s{"", palette(0), {}, {}};
+  const std::vector<size_t> group = group_of(runs, groups);
+  BarChart chart;
+  chart.plot = "compare-throughput";
+  chart.x_label = "run";
+  chart.y_label = "train images/s";
+  chart.decimals = 0;
+  chart.legend = group_legend(groups);
+  BarSeries series{"", palette(0), {}, {}};
   for (size_t i = 0; i < runs.size(); ++i) {
-    c.categories.push_back(runs[i].run.empty() ? runs[i].dir : runs[i].run);
-    s.values.push_back(runs[i].train_images_per_second);
-    s.colors.push_back(palette(of[i]));
+    chart.categories.push_back(runs[i].run.empty() ? runs[i].dir : runs[i].run);
+    series.values.push_back(runs[i].train_images_per_second);
+    series.colors.push_back(palette(group[i]));
   }
-  c.series.push_back(s);
-  return figure("Train throughput of every run", render(c));
+  chart.series.push_back(series);
+  return figure("Train throughput of every run", render(chart));
 }
 
 }  // namespace
 
 std::string compare_section(const std::vector<RunData>& runs) {
   const std::vector<Group> groups = group_runs(runs);
-  std::ostringstream o;
-  o << "<section class=\"comparison\" id=\"comparison\"><h2>Comparison: " << runs.size() << " runs, "
+  std::ostringstream html;
+  html << "<section class=\"comparison\" id=\"comparison\"><h2>Comparison: " << runs.size() << " runs, "
     << groups.size() << (groups.size() == 1 ? " group" : " groups") << "</h2>\n"
     << group_table(runs, groups) << "<div class=\"plots\">\n"
     << overlay_a_t(runs, groups) << overlay_throughput(runs, groups) << "</div></section>\n";
-  return o.str();
+  return html.str();
 }
 
 }  // namespace lorasub::report
