@@ -14,13 +14,15 @@ namespace {
 class BenchCommand final : public Command {
  public:
   explicit BenchCommand(CLI::App& app) {
-    cmd_ = app.add_subcommand("bench", "print throughput, step-time flatness and task-boundary share on generated data");
+    cmd_ =
+        app.add_subcommand("bench", "print throughput, step-time flatness and task-boundary share on generated data");
     add_config_options(cmd_, args_);
     cmd_->add_option("--tasks", tasks_, "tasks of the generated plan")->check(CLI::Range(2, 1000));
     cmd_->add_flag("--comm", comm_,
                    "instead: all-reduce time against bytes (4 KiB .. --comm-max-mb) on the training device, "
                    "with the configured dist.backend, nccl-tests style (algbw, busbw; every size checked)");
-    cmd_->add_option("--comm-max-mb", comm_max_mb_, "largest all-reduce of --comm, MiB")->check(CLI::Range(0.01, 4096.0));
+    cmd_->add_option("--comm-max-mb", comm_max_mb_, "largest all-reduce of --comm, MiB")
+        ->check(CLI::Range(0.01, 4096.0));
     cmd_->add_option("--peak-bf16-tflops", peak_bf16_, "bf16 peak MFU is taken against (default: H200 SXM)")
         ->check(CLI::PositiveNumber);
     cmd_->add_option("--peak-tf32-tflops", peak_tf32_, "TF32 peak MFU is taken against (default: H200 SXM)")
@@ -40,10 +42,12 @@ class BenchCommand final : public Command {
  private:
   int comm_sweep(Session& s, const dist::World& world) const {
     const model::VitShape vitb{224, 3, 16, 768, 12, 12, 3072};
-    const auto rows = commands::comm_sweep(*s.comm, s.device.device, 4096, static_cast<size_t>(comm_max_mb_ * 1024 * 1024));
+    const auto rows =
+        commands::comm_sweep(*s.comm, s.device.device, 4096, static_cast<size_t>(comm_max_mb_ * 1024 * 1024));
     if (world.is_root())
-      std::printf("%s", commands::comm_table(rows, *s.comm, s.device.description,
-                                             commands::lora_bucket_bytes(vitb, 10, 10)).c_str());
+      std::printf(
+          "%s",
+          commands::comm_table(rows, *s.comm, s.device.description, commands::lora_bucket_bytes(vitb, 10, 10)).c_str());
     for (const auto& row : rows)
       if (row.wrong != 0) return kExitFailure;
     return kExitOk;

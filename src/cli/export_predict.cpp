@@ -35,17 +35,19 @@ ExportPredictCommand::ExportPredictCommand(CLI::App& app) {
       "export", "write a finished task's model as safetensors: the backbone with the merged LoRA deltas (W0 + sum of "
                 "deltas) under timm names, plus the NCM prototypes and class order");
   export_->add_option("run_dir", export_req_.run_dir, "the run directory (runs/<name>)")->required();
-  export_->add_option("--task", export_req_.task,
-                      "the finished task to export, 0-based as in checkpoints/task_TTT.h5 (default: the last one)")
+  export_
+      ->add_option("--task", export_req_.task,
+                   "the finished task to export, 0-based as in checkpoints/task_TTT.h5 (default: the last one)")
       ->check(CLI::NonNegativeNumber);
   export_->add_option("-o,--output", export_req_.output, "the safetensors file to write")->required();
   export_->add_flag("--overwrite", export_req_.overwrite, "replace the output file if it exists (else refused)");
   export_->add_option("--backbone", export_req_.backbone,
                       "the backbone file, if it is no longer at the run's model.weights (its SHA-256 must match "
                       "the checkpoint's)");
-  export_->footer("Extra tensors: lorasub.prototypes [C, d], lorasub.class_order (int64 [C]: dataset class ids),\n"
-                  "lorasub.prototype_counts; __metadata__ holds the run, task, method, dataset, model shape and test\n"
-                  "transform. Layout: docs/export.md. Exit codes: 0 written; 2 bad input (nothing written); 1 failure.");
+  export_->footer(
+      "Extra tensors: lorasub.prototypes [C, d], lorasub.class_order (int64 [C]: dataset class ids),\n"
+      "lorasub.prototype_counts; __metadata__ holds the run, task, method, dataset, model shape and test\n"
+      "transform. Layout: docs/export.md. Exit codes: 0 written; 2 bad input (nothing written); 1 failure.");
 
   predict_ = app.add_subcommand(
       "predict", "classify images with an exported model as the run's evaluation did (test transform, cosine NCM); "
@@ -54,7 +56,8 @@ ExportPredictCommand::ExportPredictCommand(CLI::App& app) {
   predict_->add_option("inputs", predict_opt_.inputs, "JPEG/PNG image files and IDX image files (gzip or plain)")
       ->required();
   predict_->add_option("--top-k", predict_opt_.top_k, "classes per image, best first")
-      ->check(CLI::PositiveNumber)->capture_default_str();
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   predict_->add_option("--labels", predict_opt_.labels,
                        "IDX label file with one dataset class id per input image, in order: adds \"label\" to every "
                        "line and prints the top-1 accuracy to stderr");
@@ -64,7 +67,8 @@ ExportPredictCommand::ExportPredictCommand(CLI::App& app) {
   predict_->footer(
       "Each line: {\"input\": FILE, \"index\": I, \"top\": [{\"class\": C, \"score\": S}, ...]}: I counts the images\n"
       "of all inputs from 0, IDX images add \"item\" (their position in the file); C is the dataset's class id,\n"
-      "S the cosine similarity to its prototype. Exit codes: 0 ok; 2 bad input (the message names the file); 1 failure.");
+      "S the cosine similarity to its prototype. Exit codes: 0 ok; 2 bad input (the message names the file); 1 "
+      "failure.");
 }
 
 int ExportPredictCommand::run_on_root() {

@@ -50,9 +50,9 @@ int main(int argc, char** argv) {
   app.footer("Config keys: lorasub --help-config lists every key with its type, default and meaning.\n"
              "Exit codes: 0 ok, 1 runtime failure, 2 bad config or command line; train --help lists 3, 75 and 76.");
   std::vector<std::unique_ptr<cli::Command>> commands;
-  for (auto make : {cli::make_train_command, cli::make_prepare_command, cli::make_inspect_command,
-                    cli::make_export_predict_command, cli::make_report_command, cli::make_pretrain_command,
-                    cli::make_bench_command})
+  for (auto make :
+       {cli::make_train_command, cli::make_prepare_command, cli::make_inspect_command, cli::make_export_predict_command,
+        cli::make_report_command, cli::make_pretrain_command, cli::make_bench_command})
     commands.push_back(make(app));
   try {
     app.parse(argc, argv);

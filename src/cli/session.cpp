@@ -22,7 +22,8 @@ Session open_session(const ConfigArgs& args, const dist::World& world) {
   train::set_stop_deadline(s.cfg.ckpt.stop_deadline_seconds);
   std::string threads_warning;
   at::set_num_threads(dist::threads_per_rank(static_cast<int>(s.cfg.train.threads), world, &threads_warning));
-  if (!threads_warning.empty() && world.is_root()) std::fprintf(stderr, "lorasub: warning: %s\n", threads_warning.c_str());
+  if (!threads_warning.empty() && world.is_root())
+    std::fprintf(stderr, "lorasub: warning: %s\n", threads_warning.c_str());
   s.device = train::resolve_device(s.cfg, world);
   train::activate_device(s.device, s.cfg);
   s.comm = dist::make_communicator(s.cfg.dist.backend, world, s.device.spec, s.cfg.dist.timeout_seconds);

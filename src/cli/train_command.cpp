@@ -39,11 +39,10 @@ class TrainCommand final : public Command {
         ->excludes(resume);
     cmd_->add_flag("--allow-config-change", resume_.allow_config_change,
                    "resume although the config or backbone differs from the checkpoint's (recorded in results.json)");
-    cmd_->footer(
-        "Exit codes: 0 done; 1 runtime failure; 2 bad config, command line or checkpoint;\n"
-        "3 NaN/Inf in loss or gradients (no checkpoint written, the last good one kept);\n"
-        "75 stopped by SIGUSR1/SIGTERM at an agreed step, checkpoint written: requeue with --resume auto;\n"
-        "76 forced stop (second signal or ckpt.stop_deadline_seconds): the last good checkpoint is intact.");
+    cmd_->footer("Exit codes: 0 done; 1 runtime failure; 2 bad config, command line or checkpoint;\n"
+                 "3 NaN/Inf in loss or gradients (no checkpoint written, the last good one kept);\n"
+                 "75 stopped by SIGUSR1/SIGTERM at an agreed step, checkpoint written: requeue with --resume auto;\n"
+                 "76 forced stop (second signal or ckpt.stop_deadline_seconds): the last good checkpoint is intact.");
   }
   bool parsed() const override { return cmd_->parsed(); }
   int run(const dist::World& world) override {

@@ -16,8 +16,11 @@
 // What a parser may throw for bad input: a FormatError or ConfigError naming the file or
 // key. Anything else (a YAML, std::out_of_range or bad_alloc escaping a parser) is a
 // finding: it propagates, and libFuzzer reports the input.
-#define LORASUB_FUZZ_BAD_INPUT_IS_FINE \
-  catch (const lorasub::FormatError&) {} catch (const lorasub::ConfigError&) {}
+#define LORASUB_FUZZ_BAD_INPUT_IS_FINE  \
+  catch (const lorasub::FormatError&) { \
+  }                                     \
+  catch (const lorasub::ConfigError&) { \
+  }
 
 namespace lorasub::fuzz {
 

@@ -40,17 +40,21 @@ constexpr double kLimit = 1e-4;  // see the top of this file
 Config run_config(const std::string& dir, const std::string& name, const std::string& device,
                   const std::string& weights) {
   const std::string yaml =
-      "run: {name: " + name + ", dir: '" + dir + "', seed: 7}\n"
+      "run: {name: " + name + ", dir: '" + dir +
+      "', seed: 7}\n"
       "data: {dataset: synthetic, synthetic_classes: 4, synthetic_per_class: 12,\n"
       "       synthetic_test_per_class: 6, init_cls: 2, increment: 2, workers: 1}\n"
       "model: {image_size: 14, channels: 1, patch: 7, dim: 16, depth: 2, heads: 2, mlp_dim: 32, weights: '" +
-      weights + "'}\n"
+      weights +
+      "'}\n"
       "method: {rank: 3}\n"
       "train: {batch_size: 7, init_epochs: 2, epochs: 2, init_lr: 0.001, lrate: 0.001, fc_lrate: 0.001,\n"
-      "        eval_batch_size: 5, threads: 1, device: " + device + ", precision: fp32, tf32: false, drift: false}\n"
+      "        eval_batch_size: 5, threads: 1, device: " +
+      device +
+      ", precision: fp32, tf32: false, drift: false}\n"
       "ckpt: {task_end: false, every_minutes: 0}\n"
-      "pretrain: {dataset: synthetic, epochs: 30, lr: 0.003, batch_size: 16, output: '" + dir +
-      "/backbone.safetensors'}\n";
+      "pretrain: {dataset: synthetic, epochs: 30, lr: 0.003, batch_size: 16, output: '" +
+      dir + "/backbone.safetensors'}\n";
   return parse_config(yaml, "cpu-cuda check", {});
 }
 

@@ -75,7 +75,7 @@ TEST(Contract, SizeRankAndName) {
 }
 
 TEST(Contract, SumFloatIsExactAndInPlace) {
-  const size_t n = 100003;  // odd, larger than one small message
+  const size_t n = 100003;             // odd, larger than one small message
   std::vector<float> x(n + 2, -7.0f);  // guards at both ends stay untouched
   for (size_t i = 0; i < n; ++i) x[i + 1] = static_cast<float>((R() + 1) * static_cast<int>(i % 1000 + 1));
   Buffer<float> b(x);
@@ -239,8 +239,8 @@ int main(int argc, char** argv) {
   const int rc = RUN_ALL_TESTS();
   int64_t worst = rc;
   g_comm->allreduce_max(&worst, 1);
-  if (mpi.world().is_root()) std::printf("%s: %s contract on %d rank(s)\n", worst == 0 ? "PASS" : "FAIL", g_backend.c_str(),
-                                         mpi.world().size);
+  if (mpi.world().is_root())
+    std::printf("%s: %s contract on %d rank(s)\n", worst == 0 ? "PASS" : "FAIL", g_backend.c_str(), mpi.world().size);
   comm.reset();
   return worst == 0 ? 0 : 1;
 }

@@ -58,8 +58,7 @@ std::vector<float> flat(const std::vector<at::Tensor>& ts) {
 // as one vector, float64). Norm-based, so a tensor whose entries are all small (the B
 // matrices hold ~0.01) cannot blow the error up the way max|a - b| / max|b| per tensor did
 // (1.7e-5 from an absolute difference of 1.6e-7). worst_abs: the largest |a - b|.
-double state_rel_diff(const std::vector<at::Tensor>& a, const std::vector<at::Tensor>& b,
-                      double* worst_abs = nullptr) {
+double state_rel_diff(const std::vector<at::Tensor>& a, const std::vector<at::Tensor>& b, double* worst_abs = nullptr) {
   if (a.size() != b.size()) return INFINITY;
   double diff2 = 0, norm2 = 0;
   for (size_t i = 0; i < a.size(); ++i) {
@@ -77,19 +76,20 @@ double state_rel_diff(const std::vector<at::Tensor>& a, const std::vector<at::Te
 std::vector<std::string> g_overrides;
 
 Config test_config(const std::string& dir, const std::string& name) {
-  const std::string yaml =
-      "run: {name: " + name + ", dir: '" + dir + "', seed: 7}\n"
-      "data: {dataset: synthetic, synthetic_classes: 4, synthetic_per_class: 12,\n"
-      "       synthetic_test_per_class: 6, init_cls: 2, increment: 2, workers: 1}\n"
-      "model: {image_size: 14, channels: 1, patch: 7, dim: 16, depth: 2, heads: 2, mlp_dim: 32}\n"
-      "method: {rank: 3}\n"
-      // Global batch 7: uneven shards. Rates 2x the reference's 5e-4. (At 1e-2 the
-      // runs part by ~2e-5 over 16 steps: the triplet loss's hard-example selection
-      // and 1/d gradients amplify fp32 rounding, not a wrong sum.)
-      "train: {batch_size: 7, init_epochs: 2, epochs: 2, init_lr: 0.001, lrate: 0.001,\n"
-      "        fc_lrate: 0.001, eval_batch_size: 5, threads: 1}\n"
-      "pretrain: {dataset: synthetic, epochs: 30, lr: 0.003, batch_size: 16,\n"
-      "           output: '" + dir + "/backbone.safetensors'}\n";
+  const std::string yaml = "run: {name: " + name + ", dir: '" + dir +
+                           "', seed: 7}\n"
+                           "data: {dataset: synthetic, synthetic_classes: 4, synthetic_per_class: 12,\n"
+                           "       synthetic_test_per_class: 6, init_cls: 2, increment: 2, workers: 1}\n"
+                           "model: {image_size: 14, channels: 1, patch: 7, dim: 16, depth: 2, heads: 2, mlp_dim: 32}\n"
+                           "method: {rank: 3}\n"
+                           // Global batch 7: uneven shards. Rates 2x the reference's 5e-4. (At 1e-2 the
+                           // runs part by ~2e-5 over 16 steps: the triplet loss's hard-example selection
+                           // and 1/d gradients amplify fp32 rounding, not a wrong sum.)
+                           "train: {batch_size: 7, init_epochs: 2, epochs: 2, init_lr: 0.001, lrate: 0.001,\n"
+                           "        fc_lrate: 0.001, eval_batch_size: 5, threads: 1}\n"
+                           "pretrain: {dataset: synthetic, epochs: 30, lr: 0.003, batch_size: 16,\n"
+                           "           output: '" +
+                           dir + "/backbone.safetensors'}\n";
   return parse_config(yaml, "equivalence test", g_overrides);
 }
 
@@ -142,8 +142,7 @@ int main(int argc, char** argv) {
   const at::Tensor got_protos = dist_run.learner().prototypes().clone();
   if (world.is_root())
     std::printf("identical adapters on all %d ranks after %lld of %lld steps\n", world.size,
-                static_cast<long long>(steps_checked - steps_differing),
-                static_cast<long long>(steps_checked));
+                static_cast<long long>(steps_checked - steps_differing), static_cast<long long>(steps_checked));
   if (steps_checked == 0 || steps_differing != 0) ++failures;
 
   if (world.is_root()) {
@@ -157,10 +156,11 @@ int main(int argc, char** argv) {
     const double d = state_rel_diff(got, state_of(one_run.learner()), &abs_diff);
     const double dp = state_rel_diff({got_protos}, {one_run.learner().prototypes()});
     std::printf("%d ranks vs 1 rank: adapters+heads ||a-b||/||b|| %.3g (max abs %.3g, "
-                "%zu tensors), prototypes %.3g; limit 1e-5\n", world.size, d, abs_diff, got.size(), dp);
+                "%zu tensors), prototypes %.3g; limit 1e-5\n",
+                world.size, d, abs_diff, got.size(), dp);
     std::printf("A_last %.2f (%d ranks) vs %.2f (1 rank)\n", s_dist.accuracy.a_last(), world.size,
                 s_one.accuracy.a_last());
-    if (!(d < 1e-5) || !(dp < 1e-5)) ++failures;  // bound: see the top of this file
+    if (!(d < 1e-5) || !(dp < 1e-5)) ++failures;      // bound: see the top of this file
     if (got.size() != 2 * 2 * 4 + 2 * 2) ++failures;  // 2 tasks x 2 blocks x (A,B for k,v) + heads
     // Training must have moved the adapters away from their init, or the comparison is empty.
     if (dist_run.learner().bank().num_tasks() != 2) ++failures;

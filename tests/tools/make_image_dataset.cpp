@@ -91,8 +91,10 @@ int main(int argc, char** argv) {
         const int h = 40 + static_cast<int>(next_rand() % 56), w = 40 + static_cast<int>(next_rand() % 56);
         const auto px = pattern(c, h, w);
         const std::string base = root + "/" + wnid + "/" + kind + "_" + std::to_string(k);
-        if (k == 0) write_png(base + ".png", px, h, w);
-        else write_jpeg(base + ".jpg", px, h, w);
+        if (k == 0)
+          write_png(base + ".png", px, h, w);
+        else
+          write_jpeg(base + ".jpg", px, h, w);
       }
     }
   } else if (kind == "domainnet") {

@@ -36,8 +36,8 @@ std::string BenchReport::text() const {
                 "checkpoint, this model  %.1f ms write, %.2f MB (last task end)\n"
                 "checkpoint, ViT-B/16    %.0f ms write, %.0f ms read+verify, %.1f MB (20 tasks, r 10, generated)\n",
                 train_images_per_second, step_ms_task1, step_ms_task2, static_cast<long long>(tasks), step_ms_last,
-                step_ms_task2 > 0 ? step_ms_last / step_ms_task2 : 0.0, 100.0 * boundary_share,
-                ckpt_demo_ms, ckpt_demo_mb, ckpt_vitb_write_ms, ckpt_vitb_read_ms, ckpt_vitb_mb);
+                step_ms_task2 > 0 ? step_ms_last / step_ms_task2 : 0.0, 100.0 * boundary_share, ckpt_demo_ms,
+                ckpt_demo_mb, ckpt_vitb_write_ms, ckpt_vitb_read_ms, ckpt_vitb_mb);
   std::string out = buf;
   const double step_s = step_ms_task2 / 1e3;
   const double achieved = step_s > 0 ? train_flops_per_image * static_cast<double>(batch) / step_s : 0;  // FLOP/s
@@ -53,9 +53,10 @@ std::string BenchReport::text() const {
                 "DRS projector (eigh)    %.1f ms on the host, %.1f ms on the device (d = model.dim, float64)\n",
                 device.c_str(), precision.c_str(), comm.c_str(), static_cast<long long>(batch),
                 train_flops_per_image / 1e9, achieved / 1e12, 100.0 * achieved / (peak_bf16_tflops * 1e12),
-                peak_bf16_tflops, 100.0 * achieved / (peak_tf32_tflops * 1e12), peak_tf32_tflops, peak_tensor_mb, device_memory_mb,
-                100.0 * step_data_wait_share, 100.0 * step_allreduce_share, covariance_s,
-                static_cast<long long>(covariance_images), prototypes_s, eval_s, projector_host_ms, projector_device_ms);
+                peak_bf16_tflops, 100.0 * achieved / (peak_tf32_tflops * 1e12), peak_tf32_tflops, peak_tensor_mb,
+                device_memory_mb, 100.0 * step_data_wait_share, 100.0 * step_allreduce_share, covariance_s,
+                static_cast<long long>(covariance_images), prototypes_s, eval_s, projector_host_ms,
+                projector_device_ms);
   out += buf;
   if (data) {
     std::snprintf(buf, sizeof(buf),
@@ -230,7 +231,8 @@ BenchReport run_bench(Config cfg, int64_t tasks, const dist::World& world, dist:
   r.train_flops_per_image = vit_train_flops(shape, cfg.method.rank);
   if (trainer.device().spec.cuda) {
     r.device_memory_mb = static_cast<double>(dist::cuda_memory_used(trainer.device().spec.index)) / (1024.0 * 1024.0);
-    r.peak_tensor_mb = static_cast<double>(model::cuda_peak_allocated_bytes(trainer.device().device)) / (1024.0 * 1024.0);
+    r.peak_tensor_mb =
+        static_cast<double>(model::cuda_peak_allocated_bytes(trainer.device().device)) / (1024.0 * 1024.0);
   }
   const double stepping = s.data_wait_seconds + s.step_compute_seconds;
   r.step_data_wait_share = stepping > 0 ? s.data_wait_seconds / stepping : 0;
@@ -242,7 +244,8 @@ BenchReport run_bench(Config cfg, int64_t tasks, const dist::World& world, dist:
     r.covariance_images = 2 * cfg.data.synthetic_per_class;
   }
   r.projector_host_ms = projector_ms(cfg.model.dim, c10::Device(c10::kCPU));
-  r.projector_device_ms = trainer.device().spec.cuda ? projector_ms(cfg.model.dim, trainer.device().device) : r.projector_host_ms;
+  r.projector_device_ms =
+      trainer.device().spec.cuda ? projector_ms(cfg.model.dim, trainer.device().device) : r.projector_host_ms;
   r.train_images_per_second = s.train_images_per_second();
   if (s.step_seconds.size() >= 2) {
     r.step_ms_task1 = 1e3 * s.step_seconds[0];

@@ -15,7 +15,7 @@ struct BenchReport {
   std::string device, precision, comm;  // where and how it ran
   double train_images_per_second = 0;
   double step_ms_task1 = 0, step_ms_task2 = 0, step_ms_last = 0;  // mean step time
-  double boundary_share = 0;                    // (covariance+protos+eval+ckpt) / task time
+  double boundary_share = 0;                                      // (covariance+protos+eval+ckpt) / task time
   int64_t tasks = 0;
   int64_t batch = 0;
   // Utilisation: FLOPs of one image's LoRA training step (from the model shape), and

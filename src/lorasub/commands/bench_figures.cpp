@@ -29,10 +29,10 @@ double vit_forward_flops(const model::VitShape& s, int64_t lora_rank) {
   const double t = static_cast<double>(s.tokens()), d = static_cast<double>(s.dim);
   const double m = static_cast<double>(s.mlp_dim), r = static_cast<double>(lora_rank);
   const double patch = 2.0 * n * static_cast<double>(s.channels * s.patch * s.patch) * d;
-  const double block = 2.0 * t * d * 3.0 * d      // qkv
+  const double block = 2.0 * t * d * 3.0 * d            // qkv
                        + 2.0 * 2.0 * (2.0 * t * d * r)  // k and v adapters: z A^T, then B
-                       + 2.0 * t * d * d          // projection
-                       + 2.0 * 2.0 * t * d * m;   // MLP
+                       + 2.0 * t * d * d                // projection
+                       + 2.0 * 2.0 * t * d * m;         // MLP
   return patch + static_cast<double>(s.depth) * block + attention_flops(s);
 }
 
@@ -69,7 +69,8 @@ std::vector<CommRow> comm_sweep(dist::Communicator& comm, const c10::Device& dev
     CommRow row;
     row.bytes = bytes;
     const int64_t count = static_cast<int64_t>(bytes / sizeof(float));
-    at::Tensor buf = at::full({count}, static_cast<float>(comm.rank() + 1), at::TensorOptions(at::kFloat).device(device));
+    at::Tensor buf =
+        at::full({count}, static_cast<float>(comm.rank() + 1), at::TensorOptions(at::kFloat).device(device));
     // Correctness: one reduce of rank + 1 gives n (n + 1) / 2 everywhere, exactly.
     method::allreduce_sum(comm, buf);
     at::Tensor wrong = buf.ne(static_cast<float>(n * (n + 1) / 2)).sum().to(at::kCPU);
@@ -77,7 +78,7 @@ std::vector<CommRow> comm_sweep(dist::Communicator& comm, const c10::Device& dev
     comm.allreduce_sum(&row.wrong, 1);
     row.iters = static_cast<int>(std::clamp<size_t>((size_t{1} << 28) / bytes, 5, 200));
     buf.fill_(1.0f / static_cast<float>(n));  // stays 1 however often it is summed
-    method::allreduce_sum(comm, buf);          // warm-up
+    method::allreduce_sum(comm, buf);         // warm-up
     comm.wait();
     comm.barrier();
     const auto t0 = Clock::now();
@@ -93,8 +94,8 @@ std::vector<CommRow> comm_sweep(dist::Communicator& comm, const c10::Device& dev
   return rows;
 }
 
-std::string comm_table(const std::vector<CommRow>& rows, const dist::Communicator& comm,
-                       const std::string& device, size_t vitb_bucket_bytes) {
+std::string comm_table(const std::vector<CommRow>& rows, const dist::Communicator& comm, const std::string& device,
+                       size_t vitb_bucket_bytes) {
   char buf[256];
   std::snprintf(buf, sizeof(buf), "all-reduce (sum, float, in place): %s on %d rank(s), buffers on %s\n",
                 comm.name().c_str(), comm.size(), device.c_str());
@@ -104,11 +105,13 @@ std::string comm_table(const std::vector<CommRow>& rows, const dist::Communicato
   for (const CommRow& r : rows) {
     const bool bucket = previous < vitb_bucket_bytes && vitb_bucket_bytes <= r.bytes;
     std::snprintf(buf, sizeof(buf), "%12zu  %6d  %11.1f  %11.3f  %11.3f  %6lld%s\n", r.bytes, r.iters, r.us, r.algbw,
-                  r.busbw, static_cast<long long>(r.wrong), bucket ? "  <- first size >= the ViT-B/16 LoRA bucket" : "");
+                  r.busbw, static_cast<long long>(r.wrong),
+                  bucket ? "  <- first size >= the ViT-B/16 LoRA bucket" : "");
     out += buf;
     previous = r.bytes;
   }
-  std::snprintf(buf, sizeof(buf), "ViT-B/16 LoRA bucket (r 10, k and v, 12 blocks, 10-class head): %zu bytes per step\n",
+  std::snprintf(buf, sizeof(buf),
+                "ViT-B/16 LoRA bucket (r 10, k and v, 12 blocks, 10-class head): %zu bytes per step\n",
                 vitb_bucket_bytes);
   return out + buf;
 }

@@ -30,16 +30,16 @@ double projector_ms(int64_t d, const c10::Device& device, int reps = 5);
 struct CommRow {
   size_t bytes = 0;
   int iters = 0;
-  double us = 0;        // per all-reduce
-  double algbw = 0;     // GB/s: bytes / time
-  double busbw = 0;     // GB/s: algbw * 2 (n - 1) / n, comparable across rank counts
-  int64_t wrong = 0;    // elements that did not sum to n (n + 1) / 2 (all ranks)
+  double us = 0;      // per all-reduce
+  double algbw = 0;   // GB/s: bytes / time
+  double busbw = 0;   // GB/s: algbw * 2 (n - 1) / n, comparable across rank counts
+  int64_t wrong = 0;  // elements that did not sum to n (n + 1) / 2 (all ranks)
 };
 // In-place float all-reduces from min_bytes to max_bytes (x4), on buffers where the
 // trainer keeps its gradients (`device`), nccl-tests style. Every size is also checked.
 std::vector<CommRow> comm_sweep(dist::Communicator& comm, const c10::Device& device, size_t min_bytes,
                                 size_t max_bytes);
-std::string comm_table(const std::vector<CommRow>& rows, const dist::Communicator& comm,
-                       const std::string& device, size_t vitb_bucket_bytes);
+std::string comm_table(const std::vector<CommRow>& rows, const dist::Communicator& comm, const std::string& device,
+                       size_t vitb_bucket_bytes);
 
 }  // namespace lorasub::commands

@@ -36,8 +36,7 @@ void check_output(const ExportRequest& req) {
   bool dir = false;
   if (exists(req.output, &dir)) {
     if (dir) throw ConfigError("'" + req.output + "' is a directory; give a file name");
-    if (!req.overwrite)
-      throw ConfigError("'" + req.output + "' exists; pass --overwrite to replace it");
+    if (!req.overwrite) throw ConfigError("'" + req.output + "' exists; pass --overwrite to replace it");
   }
   const std::string parent = io::parent_dir(req.output);
   if (!exists(parent, &dir) || !dir)
@@ -47,19 +46,17 @@ void check_output(const ExportRequest& req) {
 // The checkpoint of the requested task (the last finished one by default).
 std::string pick_checkpoint(const ExportRequest& req, int64_t* task) {
   bool dir = false;
-  if (!exists(req.run_dir, &dir) || !dir)
-    throw ConfigError("run directory '" + req.run_dir + "' does not exist");
+  if (!exists(req.run_dir, &dir) || !dir) throw ConfigError("run directory '" + req.run_dir + "' does not exist");
   const std::map<int64_t, std::string> done = task_end_checkpoints(req.run_dir);
-  if (done.empty())
-    throw ConfigError("'" + req.run_dir + "' holds no finished task (no checkpoints/task_TTT.h5)");
+  if (done.empty()) throw ConfigError("'" + req.run_dir + "' holds no finished task (no checkpoints/task_TTT.h5)");
   const int64_t last = done.rbegin()->first;
   *task = req.task < 0 ? last : req.task;
   const auto it = done.find(*task);
   if (it == done.end()) {
     std::string have;
     for (const auto& [t, path] : done) have += (have.empty() ? "" : ", ") + std::to_string(t);
-    throw ConfigError("--task " + std::to_string(req.task) + " is not a finished task of '" +
-                      req.run_dir + "' (task-end checkpoints: " + have + "; tasks count from 0)");
+    throw ConfigError("--task " + std::to_string(req.task) + " is not a finished task of '" + req.run_dir +
+                      "' (task-end checkpoints: " + have + "; tasks count from 0)");
   }
   return it->second;
 }
@@ -72,15 +69,14 @@ model::Vit load_backbone(const Config& cfg, const train::Checkpoint& c, const st
     return model::Vit::random(shape, cfg.run.seed);  // as the trainer made it: seeded, reproducible
   }
   const std::string path = override_path.empty() ? cfg.model.weights : override_path;
-  const std::string whence = override_path.empty() ? " (the run's model.weights; pass --backbone FILE if it moved)"
-                                                    : " (--backbone)";
+  const std::string whence =
+      override_path.empty() ? " (the run's model.weights; pass --backbone FILE if it moved)" : " (--backbone)";
   bool dir = false;
-  if (!exists(path, &dir) || dir)
-    throw ConfigError("backbone '" + path + "'" + whence + " does not exist");
+  if (!exists(path, &dir) || dir) throw ConfigError("backbone '" + path + "'" + whence + " does not exist");
   const std::string sha = sha256_file(path);
   if (sha != c.backbone_sha256)
-    throw ConfigError("backbone '" + path + "'" + whence + " has SHA-256 " + sha +
-                      ", but the run was trained on " + c.backbone_sha256);
+    throw ConfigError("backbone '" + path + "'" + whence + " has SHA-256 " + sha + ", but the run was trained on " +
+                      c.backbone_sha256);
   *used = path;
   return model::Vit::load(path, shape);
 }

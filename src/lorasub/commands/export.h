@@ -15,7 +15,7 @@ namespace lorasub::commands {
 
 struct ExportRequest {
   std::string run_dir;
-  int64_t task = -1;      // 0-based, as in checkpoints/task_TTT.h5; -1: the last finished task
+  int64_t task = -1;  // 0-based, as in checkpoints/task_TTT.h5; -1: the last finished task
   std::string output;
   bool overwrite = false;  // replace an existing output file
   std::string backbone;    // "" = the run's model.weights (checked against the checkpoint's SHA-256 either way)

@@ -28,12 +28,13 @@ std::vector<int64_t> ints_of(const io::TensorData& t) {
 }
 
 json shape_json(const model::VitShape& s) {
-  return {{"image_size", s.image_size}, {"channels", s.channels}, {"patch", s.patch}, {"dim", s.dim},
+  return {{"image_size", s.image_size}, {"channels", s.channels}, {"patch", s.patch},    {"dim", s.dim},
           {"depth", s.depth},           {"heads", s.heads},       {"mlp_dim", s.mlp_dim}};
 }
 
 json transform_json(const TestTransform& t) {
-  json j = {{"image_size", t.image_size}, {"channels", t.channels},
+  json j = {{"image_size", t.image_size},
+            {"channels", t.channels},
             {"pixels", "uint8 / 255 in [0, 1], no mean/std normalisation"}};
   if (t.pipeline) {
     j["kind"] = "pipeline";
@@ -92,7 +93,8 @@ struct Meta {
     const std::string& v = get(key);
     char* end = nullptr;
     const long long x = std::strtoll(v.c_str(), &end, 10);
-    if (v.empty() || *end != '\0') throw FormatError("'" + file.path() + "': __metadata__ '" + key + "' is not an integer");
+    if (v.empty() || *end != '\0')
+      throw FormatError("'" + file.path() + "': __metadata__ '" + key + "' is not an integer");
     return x;
   }
 };

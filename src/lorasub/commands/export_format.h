@@ -14,8 +14,8 @@
 
 namespace lorasub::commands {
 
-constexpr const char* kExportFormat = "lorasub-export";  // __metadata__ "lorasub.format"
-constexpr int64_t kExportFormatVersion = 1;               // __metadata__ "lorasub.format_version"
+constexpr const char* kExportFormat = "lorasub-export";                     // __metadata__ "lorasub.format"
+constexpr int64_t kExportFormatVersion = 1;                                 // __metadata__ "lorasub.format_version"
 constexpr const char* kExportPrototypes = "lorasub.prototypes";             // F32 [C, d] by class-order position
 constexpr const char* kExportClassOrder = "lorasub.class_order";            // I64 [C]: position -> dataset class id
 constexpr const char* kExportPrototypeCounts = "lorasub.prototype_counts";  // I64 [C]: training images per mean
@@ -35,11 +35,11 @@ struct ExportInfo {
   TestTransform transform;
   std::string precision = "fp32";  // the run's train.precision (predict autocasts bf16 alike)
   int64_t eval_batch_size = 256;
-  io::TensorData prototypes;       // F32 [C, d]
+  io::TensorData prototypes;                           // F32 [C, d]
   std::vector<int64_t> class_order, prototype_counts;  // [C] each
   std::string run, method, dataset, backbone_sha256, config_hash;
-  int64_t task = 0, tasks = 0;     // the exported task (0-based) of the run's `tasks`
-  double accuracy = 0;             // the run's own A_t after `task`, %
+  int64_t task = 0, tasks = 0;  // the exported task (0-based) of the run's `tasks`
+  double accuracy = 0;          // the run's own A_t after `task`, %
 };
 
 struct ExportFile {

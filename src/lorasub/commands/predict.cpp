@@ -30,8 +30,8 @@ namespace {
 
 // The run's test transform, as recorded by export.
 struct Transform {
-  bool pipeline = false;        // else identity: the image must already be image_size square
-  data::ImagePipeline steps;    // pipeline datasets: Resize + CenterCrop
+  bool pipeline = false;      // else identity: the image must already be image_size square
+  data::ImagePipeline steps;  // pipeline datasets: Resize + CenterCrop
   int64_t size = 0, channels = 0;
 };
 
@@ -49,8 +49,8 @@ Model load_model(const std::string& path) {
   const ExportInfo& info = exported.info;
   Model model;
   model.vit = std::make_unique<model::Vit>(model::Vit::load(exported.file, info.shape));
-  model.prototypes = at::from_blob(const_cast<float*>(info.prototypes.values.data()), info.prototypes.shape, at::kFloat)
-                     .clone();
+  model.prototypes =
+      at::from_blob(const_cast<float*>(info.prototypes.values.data()), info.prototypes.shape, at::kFloat).clone();
   model.class_order = info.class_order;
   model.transform.size = info.transform.image_size;
   model.transform.channels = info.transform.channels;
@@ -76,8 +76,7 @@ struct Input {
 
 Input open_input(const std::string& path) {
   struct stat st {};
-  if (stat(path.c_str(), &st) != 0)
-    throw FormatError("'" + path + "': cannot open: " + std::strerror(errno));
+  if (stat(path.c_str(), &st) != 0) throw FormatError("'" + path + "': cannot open: " + std::strerror(errno));
   if (S_ISDIR(st.st_mode)) throw FormatError("'" + path + "' is a directory, not an image or IDX file");
   std::ifstream in(path, std::ios::binary);
   uint8_t head[8] = {0, 0, 0, 0, 0, 0, 0, 0};  // PNG's signature is 8 bytes, IDX's magic 4
@@ -111,8 +110,9 @@ void to_input(const Transform& transform, const uint8_t* src, int64_t height, in
       const uint8_t* pixel = src + i * channels;
       for (int64_t k = 0; k < transform.channels; ++k)
         converted[static_cast<size_t>(i * transform.channels + k)] =
-            channels == 1 ? pixel[0]
-                          : static_cast<uint8_t>(std::lround(std::min(255.0f, data::grey_of(pixel[0], pixel[1], pixel[2]))));
+            channels == 1
+                ? pixel[0]
+                : static_cast<uint8_t>(std::lround(std::min(255.0f, data::grey_of(pixel[0], pixel[1], pixel[2]))));
     }
     src = converted.data();
   }
@@ -124,7 +124,12 @@ class Predictor {
  public:
   Predictor(const Model& model, const std::vector<int64_t>& labels, int64_t batch, int64_t top_k, std::FILE* out,
             PredictSummary& summary)
-      : model_(model), labels_(labels), batch_(batch), top_k_(std::min(top_k, summary.classes)), out_(out), summary_(summary),
+      : model_(model),
+        labels_(labels),
+        batch_(batch),
+        top_k_(std::min(top_k, summary.classes)),
+        out_(out),
+        summary_(summary),
         image_floats_(model.transform.channels * model.transform.size * model.transform.size),
         pixels_(static_cast<size_t>(batch * image_floats_)) {}
 
@@ -148,7 +153,8 @@ class Predictor {
     if (pending_.empty()) return;
     const Transform& transform = model_.transform;
     const int64_t n = static_cast<int64_t>(pending_.size());
-    const at::Tensor input = at::from_blob(pixels_.data(), {n, transform.channels, transform.size, transform.size}, at::kFloat);
+    const at::Tensor input =
+        at::from_blob(pixels_.data(), {n, transform.channels, transform.size, transform.size}, at::kFloat);
     at::Tensor feats;
     {
       model::AutocastScope autocast(at::kCPU, model_.bf16);  // as the learner's features()
@@ -225,7 +231,8 @@ PredictSummary predict(const PredictOptions& opt, std::FILE* out) {
                         std::to_string(summary.images) + " input images");
   }
   summary.classes = static_cast<int64_t>(model.class_order.size());
-  Predictor predictor(model, labels, opt.batch_size > 0 ? opt.batch_size : model.eval_batch_size, opt.top_k, out, summary);
+  Predictor predictor(model, labels, opt.batch_size > 0 ? opt.batch_size : model.eval_batch_size, opt.top_k, out,
+                      summary);
   int64_t index = 0;
   for (const Input& input : inputs)
     for (int64_t item = 0; item < input.count(); ++item, ++index) predictor.add(input, item, index);

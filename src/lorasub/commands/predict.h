@@ -25,10 +25,10 @@ struct PredictOptions {
 
 struct PredictSummary {
   int64_t images = 0;
-  int64_t labelled = 0;  // images whose label is one of the model's classes (the run's test set)
-  int64_t correct = 0;   // of those, top-1 right
-  int64_t outside = 0;   // images whose label is none of the model's classes (not counted)
-  int64_t classes = 0;   // the model's classes
+  int64_t labelled = 0;     // images whose label is one of the model's classes (the run's test set)
+  int64_t correct = 0;      // of those, top-1 right
+  int64_t outside = 0;      // images whose label is none of the model's classes (not counted)
+  int64_t classes = 0;      // the model's classes
   double accuracy() const;  // % of `labelled`
 };
 

@@ -38,8 +38,8 @@ struct Net {
   }
 };
 
-double linear_head_accuracy(const Net& net, const data::DataSplits& data, const Config& cfg,
-                            const dist::World& world, dist::Communicator& comm) {
+double linear_head_accuracy(const Net& net, const data::DataSplits& data, const Config& cfg, const dist::World& world,
+                            dist::Communicator& comm) {
   const data::ImageSet& test = data.test;
   at::NoGradGuard no_grad;
   std::vector<int64_t> idx(static_cast<size_t>(test.size()));
@@ -75,7 +75,8 @@ void check_output(const std::string& out) {
   const std::string parent = slash == std::string::npos ? "." : (slash == 0 ? "/" : out.substr(0, slash));
   io::make_dirs(parent);
   if (::access(parent.c_str(), W_OK) != 0)
-    throw ConfigError("pretrain.output '" + out + "': directory '" + parent + "' is not writable: " + std::strerror(errno));
+    throw ConfigError("pretrain.output '" + out + "': directory '" + parent +
+                      "' is not writable: " + std::strerror(errno));
 }
 }  // namespace
 
@@ -127,7 +128,8 @@ double pretrain_step(Pretraining& p, const data::Batch& batch, int64_t global_ba
 void write_backbone(const Net& net, const Config& cfg, const PretrainResult& r) {
   const auto slash = r.output.find_last_of('/');
   if (slash != std::string::npos && slash > 0) io::make_dirs(r.output.substr(0, slash));
-  net.vit.save(r.output, {{"format", "pt"}, {"lorasub_pretrain_dataset", cfg.pretrain.dataset},
+  net.vit.save(r.output, {{"format", "pt"},
+                          {"lorasub_pretrain_dataset", cfg.pretrain.dataset},
                           {"lorasub_test_accuracy", std::to_string(r.test_accuracy)}});
 }
 
@@ -136,7 +138,8 @@ void write_backbone(const Net& net, const Config& cfg, const PretrainResult& r) 
 PretrainResult pretrain(const Config& cfg, const dist::World& world, dist::Communicator& comm) {
   train::checked_on_root(comm, [&] { check_output(cfg.pretrain.output); });  // all ranks refuse together
   const auto t0 = std::chrono::steady_clock::now();
-  data::DataSplits data = data::open_dataset(cfg.pretrain.dataset, cfg.pretrain.root, cfg.data, cfg.model, cfg.run.seed);
+  data::DataSplits data =
+      data::open_dataset(cfg.pretrain.dataset, cfg.pretrain.root, cfg.data, cfg.model, cfg.run.seed);
   const std::unique_ptr<Pretraining> p = make_pretraining(cfg, data.train.num_classes());
   std::vector<int64_t> idx(static_cast<size_t>(data.train.size()));
   for (size_t i = 0; i < idx.size(); ++i) idx[i] = static_cast<int64_t>(i);
@@ -155,7 +158,8 @@ PretrainResult pretrain(const Config& cfg, const dist::World& world, dist::Commu
       const auto batch = loader->next();
       const int64_t gb = sampler.batch_size(b);
       // Cosine decay per step.
-      const double lr = cfg.pretrain.lr * 0.5 * (1.0 + std::cos(M_PI * static_cast<double>(step) / static_cast<double>(total)));
+      const double lr =
+          cfg.pretrain.lr * 0.5 * (1.0 + std::cos(M_PI * static_cast<double>(step) / static_cast<double>(total)));
       r.final_loss = pretrain_step(*p, *batch, gb, lr, cfg, comm);
       images += gb;
       progress.step(b + 1, r.final_loss, gb);

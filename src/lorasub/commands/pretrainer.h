@@ -12,7 +12,7 @@ namespace lorasub::commands {
 
 struct PretrainResult {
   double final_loss = 0;
-  double test_accuracy = 0;   // linear head, %
+  double test_accuracy = 0;  // linear head, %
   double images_per_second = 0;
   std::string output;
 };

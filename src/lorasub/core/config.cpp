@@ -77,13 +77,12 @@ bool is_section(const std::string& name) {
 [[noreturn]] void unknown_section(const std::string& at, const std::string& name) {
   Nearest near;
   for (const auto& s : config_detail::sections()) near.offer(name, s, s);
-  const std::string hint = near.best.empty() ? "valid sections: " + join(config_detail::sections())
-                                             : "did you mean '" + near.best + "'?";
+  const std::string hint =
+      near.best.empty() ? "valid sections: " + join(config_detail::sections()) : "did you mean '" + near.best + "'?";
   fail(at + ": unknown section '" + name + "' (" + hint + ")");
 }
 
-[[noreturn]] void unknown_key(const std::string& at, const std::string& section,
-                              const std::string& name) {
+[[noreturn]] void unknown_key(const std::string& at, const std::string& section, const std::string& name) {
   const std::string typed = section + "." + name;
   Nearest near;
   std::vector<std::string> in_section;
@@ -95,9 +94,8 @@ bool is_section(const std::string& name) {
   }
   for (const auto& k : schema()) near.offer(typed, k.full, k.full);
   for (const auto& k : schema()) near.offer(name, k.name, k.full);  // key in the wrong section
-  const std::string hint = near.best.empty()
-                               ? "valid keys in '" + section + "': " + join(in_section)
-                               : "did you mean '" + near.best + "'?";
+  const std::string hint =
+      near.best.empty() ? "valid keys in '" + section + "': " + join(in_section) : "did you mean '" + near.best + "'?";
   fail(at + ": unknown key '" + typed + "' (" + hint + ")");
 }
 
@@ -118,8 +116,7 @@ std::string parse_integer(std::string text, Value& out) {
 std::string parse_double(std::string text, Value& out) {
   if (!text.empty() && text[0] == '+') text.erase(0, 1);
   const size_t body = (!text.empty() && text[0] == '-') ? 1 : 0;
-  if (text.size() <= body ||
-      !(std::isdigit(static_cast<unsigned char>(text[body])) || text[body] == '.')) {
+  if (text.size() <= body || !(std::isdigit(static_cast<unsigned char>(text[body])) || text[body] == '.')) {
     return "bad";
   }
   if (text.find_first_not_of("0123456789.eE+-") != std::string::npos) return "bad";
@@ -157,8 +154,7 @@ Value parse_text(const Key& k, const std::string& text, const std::string& at) {
          (k.kind == Kind::kDouble ? "not a finite double" : "does not fit in 64 bits") + ")");
   }
   if (!err.empty()) {
-    fail(at + ": key '" + k.full + "' must be " + config_detail::kind_noun(k.kind) + ", got '" +
-         text + "'");
+    fail(at + ": key '" + k.full + "' must be " + config_detail::kind_noun(k.kind) + ", got '" + text + "'");
   }
   return v;
 }
@@ -193,8 +189,7 @@ void apply_value(Config& cfg, const Key& k, const YAML::Node& node, const std::s
          (k.kind == Kind::kString ? " (write \"\" for an empty string)" : ""));
   }
   if (!node.IsScalar()) {
-    fail(at + ": key '" + k.full + "' must be " + config_detail::kind_noun(k.kind) + ", got " +
-         node_kind(node));
+    fail(at + ": key '" + k.full + "' must be " + config_detail::kind_noun(k.kind) + ", got " + node_kind(node));
   }
   assign(cfg, k, node.Scalar(), at);
 }
@@ -207,12 +202,10 @@ std::string key_text(const YAML::Node& key, const std::string& origin) {
   return key.Scalar();
 }
 
-void apply_section(Config& cfg, const std::string& section, const YAML::Node& node,
-                   const std::string& origin) {
+void apply_section(Config& cfg, const std::string& section, const YAML::Node& node, const std::string& origin) {
   if (node.IsNull()) return;  // "train:" with every key commented out
   if (!node.IsMap()) {
-    fail(where(origin, node.Mark()) + ": section '" + section + "' must be a map of keys, got " +
-         node_kind(node));
+    fail(where(origin, node.Mark()) + ": section '" + section + "' must be a map of keys, got " + node_kind(node));
   }
   std::set<std::string> seen;
   for (const auto& kv : node) {
@@ -228,8 +221,8 @@ void apply_section(Config& cfg, const std::string& section, const YAML::Node& no
 void apply_document(Config& cfg, const YAML::Node& root, const std::string& origin) {
   if (root.IsNull()) return;  // empty file or only comments: all defaults
   if (!root.IsMap()) {
-    fail(where(origin, root.Mark()) + ": the top level must be a map of sections (" +
-         join(config_detail::sections()) + "), got " + node_kind(root));
+    fail(where(origin, root.Mark()) + ": the top level must be a map of sections (" + join(config_detail::sections()) +
+         "), got " + node_kind(root));
   }
   std::set<std::string> seen;
   for (const auto& kv : root) {
@@ -243,7 +236,8 @@ void apply_document(Config& cfg, const YAML::Node& root, const std::string& orig
 
 YAML::Node load_yaml(const std::string& text, const std::string& origin) {
   if (const size_t line = second_document_line(text))
-    fail(origin + ":" + std::to_string(line) + ": a second YAML document ('---'); a config is one document: merge "
+    fail(origin + ":" + std::to_string(line) +
+         ": a second YAML document ('---'); a config is one document: merge "
          "them or remove the separator");
   try {
     return YAML::Load(text);
@@ -267,8 +261,7 @@ std::string override_text(const Key& k, const std::string& raw) {
   } catch (const YAML::Exception&) {
     return raw;
   }
-  if (node.IsNull())
-    fail("--set: key '" + k.full + "' has no value ('" + raw + "' reads as YAML null)");
+  if (node.IsNull()) fail("--set: key '" + k.full + "' has no value ('" + raw + "' reads as YAML null)");
   return node.IsScalar() ? node.Scalar() : raw;
 }
 
@@ -349,8 +342,8 @@ std::string describe_config() {
   for (const auto& k : schema()) {
     const std::string c = config_detail::constraint_text(k);
     out += "  " + pad(k.full, wk) + "  " + pad(config_detail::kind_name(k.kind), wt) + "  " +
-           pad(config_detail::format_value(k.get(defaults)), wd) + "  " + k.desc +
-           (c.empty() ? "" : " [" + c + "]") + "\n";
+           pad(config_detail::format_value(k.get(defaults)), wd) + "  " + k.desc + (c.empty() ? "" : " [" + c + "]") +
+           "\n";
   }
   return out;
 }

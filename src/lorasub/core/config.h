@@ -9,31 +9,31 @@
 namespace lorasub {
 
 struct RunConfig {
-  std::string name = "demo";     // run directory name under dir
-  std::string dir = "runs";      // parent of run directories
-  uint64_t seed = 1993;          // the one seed all random streams derive from
+  std::string name = "demo";  // run directory name under dir
+  std::string dir = "runs";   // parent of run directories
+  uint64_t seed = 1993;       // the one seed all random streams derive from
 };
 
 struct DataConfig {
   // fashion-mnist | mnist-json | synthetic | imagenet-r | domainnet | cifar100
   std::string dataset = "fashion-mnist";
-  std::string root;                       // dataset location (dataset-specific)
+  std::string root;  // dataset location (dataset-specific)
   // imagenet-r: split lists in the CODA-Prompt yaml format; empty = seeded 80/20 split
   std::string split_train;
   std::string split_test;
-  uint64_t split_seed = 1993;             // the seeded split (independent of run.seed)
+  uint64_t split_seed = 1993;  // the seeded split (independent of run.seed)
   std::string domains = "clipart,infograph,painting,quickdraw,real,sketch";  // domainnet
-  std::string on_bad_image = "error";     // error | skip (counted, grey image)
-  std::string cache;                      // `lorasub prepare` output; empty = decode files
-  int64_t cache_short_side = 256;         // `lorasub prepare`: short side of cached images
-  int64_t init_cls = 2;                   // classes in task 0
-  int64_t increment = 2;                  // classes per later task (remainder -> extra task)
-  int64_t num_tasks = 0;                  // 0 = as many as init_cls/increment give
-  bool shuffle = false;                   // permute the class order with run.seed
-  int64_t train_per_class = 0;            // 0 = all; else the first N of each class
-  int64_t test_per_class = 0;             // 0 = all
-  int64_t workers = 2;                    // loader threads per rank
-  int64_t prefetch = 4;                   // batches ready ahead
+  std::string on_bad_image = "error";                                        // error | skip (counted, grey image)
+  std::string cache;               // `lorasub prepare` output; empty = decode files
+  int64_t cache_short_side = 256;  // `lorasub prepare`: short side of cached images
+  int64_t init_cls = 2;            // classes in task 0
+  int64_t increment = 2;           // classes per later task (remainder -> extra task)
+  int64_t num_tasks = 0;           // 0 = as many as init_cls/increment give
+  bool shuffle = false;            // permute the class order with run.seed
+  int64_t train_per_class = 0;     // 0 = all; else the first N of each class
+  int64_t test_per_class = 0;      // 0 = all
+  int64_t workers = 2;             // loader threads per rank
+  int64_t prefetch = 4;            // batches ready ahead
   // Small-image train transform: random crop after zero padding, horizontal flip.
   int64_t crop_padding = 2;
   bool flip = true;
@@ -44,7 +44,7 @@ struct DataConfig {
 };
 
 struct ModelConfig {
-  std::string weights;       // backbone.safetensors (timm key names); empty = random init
+  std::string weights;  // backbone.safetensors (timm key names); empty = random init
   int64_t image_size = 28;
   int64_t channels = 1;
   int64_t patch = 7;
@@ -55,22 +55,22 @@ struct ModelConfig {
 };
 
 struct MethodConfig {
-  std::string name = "lora-drs";   // lora-drs | seq-lora | ncm (frozen backbone, class means)
+  std::string name = "lora-drs";  // lora-drs | seq-lora | ncm (frozen backbone, class means)
   std::string compat = "reference";
-  int64_t rank = 10;               // LoRA rank r
+  int64_t rank = 10;  // LoRA rank r
 };
 
 // The drift-resistant space (lora-drs only). Ablation switches: subtract=false runs
 // the covariance pass under the current weights W0 + sum of old deltas;
 // project=false skips the covariance pass and the projection altogether.
 struct DrsConfig {
-  double energy = 0.99;            // kept-energy threshold of the eigenvalue spectrum
-  bool subtract = true;            // covariance pass under W0 - sum of old deltas
-  bool project = true;             // project the adapter Adam step onto the DRS
+  double energy = 0.99;  // kept-energy threshold of the eigenvalue spectrum
+  bool subtract = true;  // covariance pass under W0 - sum of old deltas
+  bool project = true;   // project the adapter Adam step onto the DRS
 };
 
 struct LossConfig {
-  double atl_weight = 0.2;   // lambda
+  double atl_weight = 0.2;  // lambda
   double margin = 2.0;
 };
 
@@ -82,13 +82,13 @@ struct TrainConfig {
   double lrate = 5e-4;       // adapters, later tasks
   double fc_lrate = 5e-4;    // heads
   int64_t eval_batch_size = 256;
-  int64_t log_every = 10;    // steps between progress lines when not a terminal
-  int64_t threads = 0;       // intra-op threads per rank; 0 = cores / local ranks
+  int64_t log_every = 10;  // steps between progress lines when not a terminal
+  int64_t threads = 0;     // intra-op threads per rank; 0 = cores / local ranks
   // auto = cuda when LibTorch has CUDA and a device is visible, else cpu; one GPU per
   // rank, chosen by local rank among the visible ones
-  std::string device = "auto";      // auto | cpu | cuda
-  std::string precision = "fp32";   // fp32 | bf16 (autocast for the ViT forward/backward)
-  bool tf32 = false;                // CUDA: TF32 matmuls/convolutions for fp32 (off: fidelity)
+  std::string device = "auto";     // auto | cpu | cuda
+  std::string precision = "fp32";  // fp32 | bf16 (autocast for the ViT forward/backward)
+  bool tf32 = false;               // CUDA: TF32 matmuls/convolutions for fp32 (off: fidelity)
   // after every task: how far earlier tasks' test-feature class means moved and the NCM
   // accuracy their stale prototypes lose (one forward pass over earlier training images)
   bool drift = true;
@@ -117,21 +117,21 @@ struct DistConfig {
 };
 
 struct CkptConfig {
-  bool task_end = true;               // checkpoint at every task end (task_TTT.h5)
-  int64_t every_steps = 0;            // and every N global steps (0 = off)
-  double every_minutes = 30;          // and every M minutes of training (0 = off)
-  int64_t keep = 3;                   // step checkpoints kept (oldest pruned first)
-  bool keep_task_ends = true;         // task-end checkpoints are never pruned
-  double stop_deadline_seconds = 120; // after a stop signal, force an exit if the agreed
-                                      // stop has not finished by then (0 = wait forever)
+  bool task_end = true;                // checkpoint at every task end (task_TTT.h5)
+  int64_t every_steps = 0;             // and every N global steps (0 = off)
+  double every_minutes = 30;           // and every M minutes of training (0 = off)
+  int64_t keep = 3;                    // step checkpoints kept (oldest pruned first)
+  bool keep_task_ends = true;          // task-end checkpoints are never pruned
+  double stop_deadline_seconds = 120;  // after a stop signal, force an exit if the agreed
+                                       // stop has not finished by then (0 = wait forever)
 };
 
 struct MetricsConfig {
   bool enabled = false;
-  int64_t port = 9400;           // rank r serves on port + local_rank
+  int64_t port = 9400;  // rank r serves on port + local_rank
   std::string bind = "127.0.0.1";
-  std::string auth_file;         // "user:password" for HTTP basic auth ("" = none)
-  std::string file_sd_dir;       // rank 0 writes a Prometheus file_sd target file here ("" = none)
+  std::string auth_file;    // "user:password" for HTTP basic auth ("" = none)
+  std::string file_sd_dir;  // rank 0 writes a Prometheus file_sd target file here ("" = none)
 };
 
 struct Config {

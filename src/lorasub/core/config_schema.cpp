@@ -43,7 +43,7 @@ Key field(const char* full, S Config::*sec, T S::*mem, const char* desc) {
 }
 
 const std::vector<std::string> kDatasets = {"fashion-mnist", "mnist-json", "synthetic",
-                                            "imagenet-r", "domainnet", "cifar100"};
+                                            "imagenet-r",    "domainnet",  "cifar100"};
 
 std::vector<Key> build_run_data() {
   using C = Config;
@@ -52,8 +52,7 @@ std::vector<Key> build_run_data() {
       field("run.name", &C::run, &RunConfig::name, "run directory name under run.dir"),
       field("run.dir", &C::run, &RunConfig::dir, "parent of run directories"),
       field("run.seed", &C::run, &RunConfig::seed, "the one seed all random streams derive from"),
-      field("data.dataset", &C::data, &D::dataset, "dataset to train and test on")
-          .one_of(kDatasets),
+      field("data.dataset", &C::data, &D::dataset, "dataset to train and test on").one_of(kDatasets),
       field("data.root", &C::data, &D::root, "dataset location (dataset-specific)"),
       field("data.split_train", &C::data, &D::split_train,
             "imagenet-r: train list (CODA-Prompt yaml: data, targets); empty = seeded 80/20 split"),
@@ -69,28 +68,19 @@ std::vector<Key> build_run_data() {
             "lorasub prepare: resize images to this short side before caching")
           .at_least(1),
       field("data.init_cls", &C::data, &D::init_cls, "classes in task 0").at_least(1),
-      field("data.increment", &C::data, &D::increment,
-            "classes per later task (remainder -> extra task)")
-          .at_least(1),
-      field("data.num_tasks", &C::data, &D::num_tasks,
-            "tasks to run; 0 = as many as init_cls/increment give")
+      field("data.increment", &C::data, &D::increment, "classes per later task (remainder -> extra task)").at_least(1),
+      field("data.num_tasks", &C::data, &D::num_tasks, "tasks to run; 0 = as many as init_cls/increment give")
           .at_least(0),
       field("data.shuffle", &C::data, &D::shuffle, "permute the class order with run.seed"),
-      field("data.train_per_class", &C::data, &D::train_per_class,
-            "train images per class; 0 = all, else the first N")
+      field("data.train_per_class", &C::data, &D::train_per_class, "train images per class; 0 = all, else the first N")
           .at_least(0),
-      field("data.test_per_class", &C::data, &D::test_per_class,
-            "test images per class; 0 = all, else the first N")
+      field("data.test_per_class", &C::data, &D::test_per_class, "test images per class; 0 = all, else the first N")
           .at_least(0),
       field("data.workers", &C::data, &D::workers, "loader threads per rank").range(1, 256),
       field("data.prefetch", &C::data, &D::prefetch, "batches ready ahead").range(1, 1024),
-      field("data.crop_padding", &C::data, &D::crop_padding,
-            "zero padding before the random train crop")
-          .at_least(0),
+      field("data.crop_padding", &C::data, &D::crop_padding, "zero padding before the random train crop").at_least(0),
       field("data.flip", &C::data, &D::flip, "random horizontal flip of train images"),
-      field("data.synthetic_classes", &C::data, &D::synthetic_classes,
-            "classes of the synthetic dataset")
-          .at_least(1),
+      field("data.synthetic_classes", &C::data, &D::synthetic_classes, "classes of the synthetic dataset").at_least(1),
       field("data.synthetic_per_class", &C::data, &D::synthetic_per_class,
             "train images per class of the synthetic dataset")
           .at_least(0),
@@ -105,8 +95,7 @@ std::vector<Key> build_model_method_loss() {
   using M = ModelConfig;
   using X = MethodConfig;
   return {
-      field("model.weights", &C::model, &M::weights,
-            "backbone.safetensors (timm key names); empty = random init"),
+      field("model.weights", &C::model, &M::weights, "backbone.safetensors (timm key names); empty = random init"),
       field("model.image_size", &C::model, &M::image_size, "input image side (pixels)").range(1, 4096),
       field("model.channels", &C::model, &M::channels, "input image channels").range(1, 4),
       field("model.patch", &C::model, &M::patch, "ViT patch side (pixels)").range(1, 4096),
@@ -114,20 +103,15 @@ std::vector<Key> build_model_method_loss() {
       field("model.depth", &C::model, &M::depth, "ViT transformer blocks").range(1, 256),
       field("model.heads", &C::model, &M::heads, "attention heads per block").range(1, 1024),
       field("model.mlp_dim", &C::model, &M::mlp_dim, "ViT MLP hidden width").range(1, 65536),
-      field("method.name", &C::method, &X::name, "continual-learning method")
-          .one_of({"lora-drs", "seq-lora", "ncm"}),
+      field("method.name", &C::method, &X::name, "continual-learning method").one_of({"lora-drs", "seq-lora", "ncm"}),
       field("method.compat", &C::method, &X::compat, "behaviour to match").one_of({"reference"}),
       field("method.rank", &C::method, &X::rank, "LoRA rank r").at_least(1),
-      field("drs.energy", &C::drs, &DrsConfig::energy, "DRS kept-energy threshold")
-          .above(0)
-          .at_most(1),
+      field("drs.energy", &C::drs, &DrsConfig::energy, "DRS kept-energy threshold").above(0).at_most(1),
       field("drs.subtract", &C::drs, &DrsConfig::subtract,
             "covariance pass under W0 - sum of old deltas (false: under the current weights)"),
       field("drs.project", &C::drs, &DrsConfig::project,
             "project the adapter Adam step onto the DRS (false: plain Adam)"),
-      field("loss.atl_weight", &C::loss, &LossConfig::atl_weight,
-            "angular triplet loss weight (lambda)")
-          .at_least(0),
+      field("loss.atl_weight", &C::loss, &LossConfig::atl_weight, "angular triplet loss weight (lambda)").at_least(0),
       field("loss.margin", &C::loss, &LossConfig::margin, "triplet margin").at_least(0),
   };
 }
@@ -136,22 +120,17 @@ std::vector<Key> build_train() {
   using C = Config;
   using T = TrainConfig;
   return {
-      field("train.batch_size", &C::train, &T::batch_size, "global batch (all ranks together)")
-          .at_least(1),
+      field("train.batch_size", &C::train, &T::batch_size, "global batch (all ranks together)").at_least(1),
       field("train.init_epochs", &C::train, &T::init_epochs, "epochs of task 0").at_least(1),
-      field("train.epochs", &C::train, &T::epochs,
-            "epochs of later tasks; also K of the schedule in every task")
+      field("train.epochs", &C::train, &T::epochs, "epochs of later tasks; also K of the schedule in every task")
           .at_least(1),
       field("train.init_lr", &C::train, &T::init_lr, "adapter learning rate, task 0").at_least(0),
       field("train.lrate", &C::train, &T::lrate, "adapter learning rate, later tasks").at_least(0),
       field("train.fc_lrate", &C::train, &T::fc_lrate, "head learning rate").at_least(0),
-      field("train.eval_batch_size", &C::train, &T::eval_batch_size, "evaluation batch")
+      field("train.eval_batch_size", &C::train, &T::eval_batch_size, "evaluation batch").at_least(1),
+      field("train.log_every", &C::train, &T::log_every, "steps between progress lines when not a terminal")
           .at_least(1),
-      field("train.log_every", &C::train, &T::log_every,
-            "steps between progress lines when not a terminal")
-          .at_least(1),
-      field("train.threads", &C::train, &T::threads,
-            "intra-op threads per rank; 0 = cores / local ranks")
+      field("train.threads", &C::train, &T::threads, "intra-op threads per rank; 0 = cores / local ranks")
           .range(0, 1024),
       field("train.device", &C::train, &T::device,
             "auto: cuda when LibTorch has CUDA and a GPU is visible, else cpu; one GPU per rank")
@@ -162,11 +141,9 @@ std::vector<Key> build_train() {
       field("train.tf32", &C::train, &T::tf32, "CUDA: allow TF32 for fp32 matmuls and convolutions"),
       field("train.drift", &C::train, &T::drift,
             "after each task, measure the feature drift of earlier tasks (one more pass over their images)"),
-      field("train.fail_step", &C::train, &T::fail_step,
-            "fault injection: global step to throw at (-1 = off)")
+      field("train.fail_step", &C::train, &T::fail_step, "fault injection: global step to throw at (-1 = off)")
           .at_least(-1),
-      field("train.fail_rank", &C::train, &T::fail_rank, "fault injection: rank that fails")
-          .at_least(0),
+      field("train.fail_rank", &C::train, &T::fail_rank, "fault injection: rank that fails").at_least(0),
       field("train.fail_kind", &C::train, &T::fail_kind,
             "fault injection: throw, make the loss NaN, or send itself SIGUSR1")
           .one_of({"throw", "nan", "signal"}),
@@ -177,13 +154,11 @@ std::vector<Key> build_rest() {
   using C = Config;
   using P = PretrainConfig;
   return {
-      field("pretrain.dataset", &C::pretrain, &P::dataset, "backbone pretraining dataset")
-          .one_of(kDatasets),
+      field("pretrain.dataset", &C::pretrain, &P::dataset, "backbone pretraining dataset").one_of(kDatasets),
       field("pretrain.root", &C::pretrain, &P::root, "pretraining dataset location"),
       field("pretrain.epochs", &C::pretrain, &P::epochs, "pretraining epochs").at_least(1),
       field("pretrain.lr", &C::pretrain, &P::lr, "pretraining learning rate").at_least(0),
-      field("pretrain.weight_decay", &C::pretrain, &P::weight_decay, "pretraining weight decay")
-          .at_least(0),
+      field("pretrain.weight_decay", &C::pretrain, &P::weight_decay, "pretraining weight decay").at_least(0),
       field("pretrain.batch_size", &C::pretrain, &P::batch_size, "pretraining batch").at_least(1),
       field("pretrain.output", &C::pretrain, &P::output, "where pretraining writes the backbone"),
       field("dist.backend", &C::dist, &DistConfig::backend,
@@ -192,24 +167,20 @@ std::vector<Key> build_rest() {
       field("dist.timeout_seconds", &C::dist, &DistConfig::timeout_seconds,
             "nccl: abort the job when a collective has not completed after this long")
           .at_least(1),
-      field("ckpt.task_end", &C::ckpt, &CkptConfig::task_end,
-            "checkpoint at every task end (checkpoints/task_TTT.h5)"),
-      field("ckpt.every_steps", &C::ckpt, &CkptConfig::every_steps,
-            "also checkpoint every N global steps (0 = off)")
+      field("ckpt.task_end", &C::ckpt, &CkptConfig::task_end, "checkpoint at every task end (checkpoints/task_TTT.h5)"),
+      field("ckpt.every_steps", &C::ckpt, &CkptConfig::every_steps, "also checkpoint every N global steps (0 = off)")
           .at_least(0),
       field("ckpt.every_minutes", &C::ckpt, &CkptConfig::every_minutes,
             "also checkpoint every M minutes of training (0 = off)")
           .at_least(0),
-      field("ckpt.keep", &C::ckpt, &CkptConfig::keep, "step checkpoints kept (oldest pruned first)")
-          .at_least(1),
+      field("ckpt.keep", &C::ckpt, &CkptConfig::keep, "step checkpoints kept (oldest pruned first)").at_least(1),
       field("ckpt.keep_task_ends", &C::ckpt, &CkptConfig::keep_task_ends,
             "never prune task-end checkpoints (false: they count towards ckpt.keep)"),
       field("ckpt.stop_deadline_seconds", &C::ckpt, &CkptConfig::stop_deadline_seconds,
             "after a stop signal, exit (code 76) if the agreed stop has not finished by then; 0 = no limit")
           .at_least(0),
       field("metrics.enabled", &C::metrics, &MetricsConfig::enabled, "serve Prometheus metrics"),
-      field("metrics.port", &C::metrics, &MetricsConfig::port, "rank r serves on port + local_rank")
-          .range(1, 65535),
+      field("metrics.port", &C::metrics, &MetricsConfig::port, "rank r serves on port + local_rank").range(1, 65535),
       field("metrics.bind", &C::metrics, &MetricsConfig::bind,
             "metrics listen address, or a network (e.g. 10.0.0.0/8): this host's address in it"),
       field("metrics.auth_file", &C::metrics, &MetricsConfig::auth_file,
@@ -246,8 +217,7 @@ std::string shortest(double d) {
 
 // Plain when that reads back as the same string, else double-quoted with escapes.
 std::string yaml_string(const std::string& s) {
-  static const char* const kWords[] = {"~",    "null", "Null",  "NULL",  "true",
-                                       "True", "TRUE", "false", "False", "FALSE"};
+  static const char* const kWords[] = {"~", "null", "Null", "NULL", "true", "True", "TRUE", "false", "False", "FALSE"};
   bool plain = !s.empty() && s[0] != '-' && s[0] != '+';
   for (const char* w : kWords) plain = plain && s != w;
   for (const char c : s) {

@@ -19,8 +19,8 @@ void validate_config(const Config& cfg, const std::string& origin) {
          std::to_string(m.heads) + ")");
   }
   if (m.image_size % m.patch != 0) {
-    fail(origin + ": model.image_size (" + std::to_string(m.image_size) +
-         ") must be divisible by model.patch (" + std::to_string(m.patch) + ")");
+    fail(origin + ": model.image_size (" + std::to_string(m.image_size) + ") must be divisible by model.patch (" +
+         std::to_string(m.patch) + ")");
   }
   if (cfg.method.rank > m.dim) {
     fail(origin + ": method.rank (" + std::to_string(cfg.method.rank) + ") must be <= model.dim (" +
@@ -33,11 +33,11 @@ void validate_config(const Config& cfg, const std::string& origin) {
   }
   if (cfg.data.split_train.empty() != cfg.data.split_test.empty()) {
     fail(origin + ": data.split_train and data.split_test go together (give both, or neither for "
-         "the seeded 80/20 split)");
+                  "the seeded 80/20 split)");
   }
   if (cfg.dist.backend == "nccl" && cfg.train.device == "cpu") {
     fail(origin + ": dist.backend nccl reduces GPU buffers and needs train.device cuda (or auto on a "
-         "GPU machine); with train.device cpu use dist.backend mpi or auto");
+                  "GPU machine); with train.device cpu use dist.backend mpi or auto");
   }
 }
 

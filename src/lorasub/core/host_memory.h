@@ -40,13 +40,19 @@ struct HostAllocator {
     return static_cast<T*>(memory->allocate(n * sizeof(T)));
   }
   void deallocate(T* p, size_t n) noexcept {
-    if (memory == nullptr) std::allocator<T>().deallocate(p, n);
-    else memory->deallocate(p, n * sizeof(T));
+    if (memory == nullptr)
+      std::allocator<T>().deallocate(p, n);
+    else
+      memory->deallocate(p, n * sizeof(T));
   }
   template <class U>
-  bool operator==(const HostAllocator<U>& o) const { return memory == o.memory; }
+  bool operator==(const HostAllocator<U>& o) const {
+    return memory == o.memory;
+  }
   template <class U>
-  bool operator!=(const HostAllocator<U>& o) const { return memory != o.memory; }
+  bool operator!=(const HostAllocator<U>& o) const {
+    return memory != o.memory;
+  }
 };
 
 // Pixels of a batch (floats, NCHW) and its labels.

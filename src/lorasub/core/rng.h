@@ -25,8 +25,13 @@ inline uint64_t stream_seed(std::initializer_list<uint64_t> key) {
 
 // Purposes, so that streams for different uses never collide.
 enum class Stream : uint64_t {
-  kSampler = 1, kAugment = 2, kAdapterInit = 3, kHeadInit = 4, kClassOrder = 5,
-  kBackboneInit = 6, kSynthetic = 7,
+  kSampler = 1,
+  kAugment = 2,
+  kAdapterInit = 3,
+  kHeadInit = 4,
+  kClassOrder = 5,
+  kBackboneInit = 6,
+  kSynthetic = 7,
 };
 
 class Rng {
@@ -41,9 +46,7 @@ class Rng {
     return std::normal_distribution<double>(mean, stddev)(engine_);
   }
   // Uniform integer in [0, n).
-  int64_t below(int64_t n) {
-    return std::uniform_int_distribution<int64_t>(0, n - 1)(engine_);
-  }
+  int64_t below(int64_t n) { return std::uniform_int_distribution<int64_t>(0, n - 1)(engine_); }
   bool bernoulli(double p) { return uniform() < p; }
   std::mt19937_64& engine() { return engine_; }
 

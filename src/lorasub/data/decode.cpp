@@ -42,19 +42,18 @@ struct TjHandle {
 }  // namespace
 
 bool jpeg_has_adobe_marker(const uint8_t* data, size_t n) {
-  size_t pos = 2;   // after SOI
+  size_t pos = 2;  // after SOI
   while (pos + 4 <= n) {
     if (data[pos] != 0xFF) return false;
     const uint8_t marker = data[pos + 1];
-    if (marker == 0xFF) {   // fill byte
+    if (marker == 0xFF) {  // fill byte
       ++pos;
       continue;
     }
-    if (marker == 0xDA || marker == 0xD9) return false;   // SOS / EOI: headers are over
+    if (marker == 0xDA || marker == 0xD9) return false;  // SOS / EOI: headers are over
     const size_t len = (static_cast<size_t>(data[pos + 2]) << 8) | data[pos + 3];
     if (len < 2) return false;
-    if (marker == 0xEE && len >= 7 && pos + 4 + 5 <= n &&
-        std::memcmp(data + pos + 4, "Adobe", 5) == 0) {
+    if (marker == 0xEE && len >= 7 && pos + 4 + 5 <= n && std::memcmp(data + pos + 4, "Adobe", 5) == 0) {
       return true;
     }
     pos += 2 + len;
@@ -64,16 +63,14 @@ bool jpeg_has_adobe_marker(const uint8_t* data, size_t n) {
 
 namespace {
 
-DecodedImage decode_jpeg(const uint8_t* data, size_t n, const std::string& name,
-                         int64_t min_short_side) {
+DecodedImage decode_jpeg(const uint8_t* data, size_t n, const std::string& name, int64_t min_short_side) {
   // One decompressor per thread, reused (TurboJPEG handles are not thread-safe).
   thread_local TjHandle tj;
   if (!tj.h) fail(name, "tjInitDecompress failed");
   int w = 0, h = 0, subsamp = 0, colorspace = 0;
-  if (tjDecompressHeader3(tj.h, data, static_cast<unsigned long>(n), &w, &h, &subsamp,
-                          &colorspace) != 0) {
+  if (tjDecompressHeader3(tj.h, data, static_cast<unsigned long>(n), &w, &h, &subsamp, &colorspace) != 0) {
     const std::string why = tjGetErrorStr2(tj.h);
-    tj.reset();   // a failed decompressor is not reusable
+    tj.reset();  // a failed decompressor is not reusable
     fail(name, "bad JPEG header (" + why + ")");
   }
   if (w <= 0 || h <= 0) fail(name, "JPEG has zero size");
@@ -90,9 +87,8 @@ DecodedImage decode_jpeg(const uint8_t* data, size_t n, const std::string& name,
   const int ps = cmyk ? 4 : 3;
   std::vector<uint8_t> buf(static_cast<size_t>(sh * sw * ps));
   // TJFLAG_STOPONWARNING: a truncated or corrupt stream is an error, not grey padding.
-  if (tjDecompress2(tj.h, data, static_cast<unsigned long>(n), buf.data(),
-                    static_cast<int>(sw), 0, static_cast<int>(sh), pf,
-                    TJFLAG_STOPONWARNING) != 0) {
+  if (tjDecompress2(tj.h, data, static_cast<unsigned long>(n), buf.data(), static_cast<int>(sw), 0,
+                    static_cast<int>(sh), pf, TJFLAG_STOPONWARNING) != 0) {
     const std::string why = tjGetErrorStr2(tj.h);
     tj.reset();
     fail(name, "corrupt JPEG data (" + why + ")");
@@ -141,10 +137,9 @@ void png_read_fn(png_structp png, png_bytep out, png_size_t len) {
 
 // Runs libpng between setjmp and the last libpng call. Everything with a destructor
 // (out, rows) belongs to the caller, so a longjmp back here skips no destructor.
-bool png_decode_raw(PngReadState& st, std::vector<uint8_t>& out, std::vector<png_bytep>& rows,
-                    int64_t& height, int64_t& width) {
-  png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &st, png_error_fn,
-                                           png_warning_fn);
+bool png_decode_raw(PngReadState& st, std::vector<uint8_t>& out, std::vector<png_bytep>& rows, int64_t& height,
+                    int64_t& width) {
+  png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &st, png_error_fn, png_warning_fn);
   if (!png) {
     std::snprintf(st.message, sizeof st.message, "png_create_read_struct failed");
     return false;
@@ -215,8 +210,7 @@ ImageFormat sniff_format(const uint8_t* data, size_t n) {
   return ImageFormat::kUnknown;
 }
 
-std::pair<int64_t, int64_t> jpeg_scaled_size(int64_t height, int64_t width,
-                                             int64_t min_short_side) {
+std::pair<int64_t, int64_t> jpeg_scaled_size(int64_t height, int64_t width, int64_t min_short_side) {
   std::pair<int64_t, int64_t> best{height, width};
   if (min_short_side <= 0) return best;
   int count = 0;
@@ -235,12 +229,14 @@ std::pair<int64_t, int64_t> jpeg_scaled_size(int64_t height, int64_t width,
   return best;
 }
 
-DecodedImage decode_image_bytes(const uint8_t* data, size_t n, const std::string& name,
-                                int64_t min_short_side) {
+DecodedImage decode_image_bytes(const uint8_t* data, size_t n, const std::string& name, int64_t min_short_side) {
   switch (sniff_format(data, n)) {
-    case ImageFormat::kJpeg: return decode_jpeg(data, n, name, min_short_side);
-    case ImageFormat::kPng: return decode_png(data, n, name);
-    default: break;
+    case ImageFormat::kJpeg:
+      return decode_jpeg(data, n, name, min_short_side);
+    case ImageFormat::kPng:
+      return decode_png(data, n, name);
+    default:
+      break;
   }
   fail(name, n == 0 ? "empty file" : "not a JPEG or PNG file (unknown magic bytes)");
 }

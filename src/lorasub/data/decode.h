@@ -10,8 +10,8 @@
 namespace lorasub::data {
 
 struct DecodedImage {
-  int64_t height = 0, width = 0;   // channels are always 3 (RGB)
-  std::vector<uint8_t> pixels;     // height * width * 3, HWC
+  int64_t height = 0, width = 0;  // channels are always 3 (RGB)
+  std::vector<uint8_t> pixels;    // height * width * 3, HWC
 };
 
 enum class ImageFormat { kUnknown, kJpeg, kPng };
@@ -24,8 +24,7 @@ ImageFormat sniff_format(const uint8_t* data, size_t n);
 // 1/2, 5/8, 3/4, 7/8, 1 in libjpeg-turbo 2.x) whose scaled short side
 // (ceil(dim * num / denom), TJSCALED) is still >= min_short_side; full size when
 // min_short_side <= 0 or no smaller factor qualifies. Returns {height, width}.
-std::pair<int64_t, int64_t> jpeg_scaled_size(int64_t height, int64_t width,
-                                             int64_t min_short_side);
+std::pair<int64_t, int64_t> jpeg_scaled_size(int64_t height, int64_t width, int64_t min_short_side);
 
 // True if the JPEG header (before the first SOS) has an APP14 "Adobe" segment.
 bool jpeg_has_adobe_marker(const uint8_t* data, size_t n);
@@ -38,8 +37,7 @@ bool jpeg_has_adobe_marker(const uint8_t* data, size_t n);
 // Photoshop's and libjpeg's CMYK files do, and as plain inks otherwise; PNG: palette expanded, 1/2/4-bit grey
 // expanded, 16-bit reduced to 8 (high byte, as libpng's strip_16), alpha dropped
 // (not composited, as PIL's convert("RGB")), interlaced handled.
-DecodedImage decode_image_bytes(const uint8_t* data, size_t n, const std::string& name,
-                                int64_t min_short_side = 0);
+DecodedImage decode_image_bytes(const uint8_t* data, size_t n, const std::string& name, int64_t min_short_side = 0);
 
 // Reads the whole file and decodes it; an unreadable file is a FormatError naming it.
 DecodedImage decode_image_file(const std::string& path, int64_t min_short_side = 0);

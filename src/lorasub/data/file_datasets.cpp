@@ -50,8 +50,7 @@ std::vector<std::string> sorted_wnids(const std::string& root) {
 }
 
 void sort_by_path(std::vector<FileEntry>& v) {
-  std::sort(v.begin(), v.end(),
-            [](const FileEntry& a, const FileEntry& b) { return a.path < b.path; });
+  std::sort(v.begin(), v.end(), [](const FileEntry& a, const FileEntry& b) { return a.path < b.path; });
 }
 
 }  // namespace
@@ -73,8 +72,8 @@ FileList list_imagenet_r(const std::string& root) {
                         "' holds no images (.jpg, .jpeg, .png); remove it or restore its images");
   }
   sort_by_path(list.entries);
-  list.source = "ImageNet-R '" + root + "' (" + std::to_string(list.class_names.size()) +
-                " classes, " + std::to_string(list.entries.size()) + " images)";
+  list.source = "ImageNet-R '" + root + "' (" + std::to_string(list.class_names.size()) + " classes, " +
+                std::to_string(list.entries.size()) + " images)";
   return list;
 }
 
@@ -85,8 +84,7 @@ uint64_t split_random(uint64_t seed, uint64_t k) {
 
 TrainTest split_imagenet_r(const FileList& all, uint64_t seed, double train_fraction) {
   if (!(train_fraction > 0.0 && train_fraction < 1.0)) {
-    throw ConfigError("ImageNet-R split: train fraction must be in (0, 1), got " +
-                      std::to_string(train_fraction));
+    throw ConfigError("ImageNet-R split: train fraction must be in (0, 1), got " + std::to_string(train_fraction));
   }
   std::vector<FileEntry> sorted = all.entries;
   sort_by_path(sorted);
@@ -98,8 +96,7 @@ TrainTest split_imagenet_r(const FileList& all, uint64_t seed, double train_frac
     const size_t j = static_cast<size_t>(split_random(seed, k++) % (i + 1));
     std::swap(order[i], order[j]);
   }
-  const size_t n_train =
-      static_cast<size_t>(std::floor(static_cast<double>(n) * train_fraction + 1e-9));
+  const size_t n_train = static_cast<size_t>(std::floor(static_cast<double>(n) * train_fraction + 1e-9));
   TrainTest out;
   for (FileList* half : {&out.train, &out.test}) {
     half->root = all.root;
@@ -135,8 +132,8 @@ FileList read_imagenet_r_split(const std::string& root, const std::string& yaml_
     throw FormatError(yaml_path + ": an ImageNet-R split file needs sequences 'data' and 'targets'");
   }
   if (data.size() != targets.size()) {
-    throw FormatError(yaml_path + ": 'data' has " + std::to_string(data.size()) +
-                      " entries but 'targets' has " + std::to_string(targets.size()));
+    throw FormatError(yaml_path + ": 'data' has " + std::to_string(data.size()) + " entries but 'targets' has " +
+                      std::to_string(targets.size()));
   }
   std::vector<std::string> missing;
   size_t n_missing = 0;
@@ -154,8 +151,8 @@ FileList read_imagenet_r_split(const std::string& root, const std::string& yaml_
     }
     const auto it = rank.find(wnid);
     if (it == rank.end()) {
-      throw FormatError(yaml_path + ": entry " + std::to_string(i) + " '" + p + "': class '" +
-                        wnid + "' is not a folder of '" + root + "'");
+      throw FormatError(yaml_path + ": entry " + std::to_string(i) + " '" + p + "': class '" + wnid +
+                        "' is not a folder of '" + root + "'");
     }
     const std::string rel = wnid + "/" + file;
     std::error_code ec;
@@ -167,13 +164,13 @@ FileList read_imagenet_r_split(const std::string& root, const std::string& yaml_
     list.entries.push_back({rel, it->second});
   }
   if (n_missing > 0) {
-    std::string msg = yaml_path + ": " + std::to_string(n_missing) + " of " +
-                      std::to_string(data.size()) + " listed images are missing, first: ";
+    std::string msg = yaml_path + ": " + std::to_string(n_missing) + " of " + std::to_string(data.size()) +
+                      " listed images are missing, first: ";
     for (size_t k = 0; k < missing.size(); ++k) msg += (k ? ", " : "") + missing[k];
     throw FormatError(msg);
   }
-  list.source = "ImageNet-R '" + root + "' split '" + yaml_path + "' (" +
-                std::to_string(list.entries.size()) + " images)";
+  list.source =
+      "ImageNet-R '" + root + "' split '" + yaml_path + "' (" + std::to_string(list.entries.size()) + " images)";
   return list;
 }
 
@@ -182,8 +179,7 @@ namespace {
 // data/make_imagenet_r_split.py).
 std::string yaml_scalar(const std::string& s) {
   const bool plain = !s.empty() && std::all_of(s.begin(), s.end(), [](char ch) {
-    return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '.' ||
-           ch == '/' || ch == '-';
+    return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '.' || ch == '/' || ch == '-';
   });
   if (plain) return s;
   std::string q = "\"";
@@ -209,8 +205,7 @@ std::vector<std::string> domainnet_domains() {
   return {"clipart", "infograph", "painting", "quickdraw", "real", "sketch"};
 }
 
-FileList read_domainnet(const std::string& root, const std::vector<std::string>& domains,
-                        bool train) {
+FileList read_domainnet(const std::string& root, const std::vector<std::string>& domains, bool train) {
   FileList list;
   list.root = root;
   list.class_names.assign(kDomainNetClasses, "");
@@ -235,12 +230,12 @@ FileList read_domainnet(const std::string& root, const std::vector<std::string>&
       std::string path, extra;
       long long label = -1;
       if (!(ss >> path >> label) || (ss >> extra)) {
-        throw FormatError(file + ":" + std::to_string(lineno) +
-                          ": expected \"relative/path label\", got \"" + line + "\"");
+        throw FormatError(file + ":" + std::to_string(lineno) + ": expected \"relative/path label\", got \"" + line +
+                          "\"");
       }
       if (label < 0 || label >= kDomainNetClasses) {
-        throw FormatError(file + ":" + std::to_string(lineno) + ": label " +
-                          std::to_string(label) + " outside [0, 345)");
+        throw FormatError(file + ":" + std::to_string(lineno) + ": label " + std::to_string(label) +
+                          " outside [0, 345)");
       }
       auto& name = list.class_names[static_cast<size_t>(label)];
       if (name.empty()) {
@@ -265,9 +260,8 @@ ImageSet read_cifar100_binary(const std::string& path) {
   const int64_t bytes = static_cast<int64_t>(in.tellg());
   in.seekg(0);
   if (bytes % kRecord != 0) {
-    throw FormatError(path + ": truncated CIFAR-100 binary file: record " +
-                      std::to_string(bytes / kRecord) + " (0-based) has " +
-                      std::to_string(bytes % kRecord) + " of " + std::to_string(kRecord) +
+    throw FormatError(path + ": truncated CIFAR-100 binary file: record " + std::to_string(bytes / kRecord) +
+                      " (0-based) has " + std::to_string(bytes % kRecord) + " of " + std::to_string(kRecord) +
                       " bytes");
   }
   const int64_t n = bytes / kRecord;
@@ -283,8 +277,8 @@ ImageSet read_cifar100_binary(const std::string& path) {
       throw FormatError(path + ": read error at record " + std::to_string(r));
     }
     if (rec[1] >= 100) {
-      throw FormatError(path + ": record " + std::to_string(r) + " has fine label " +
-                        std::to_string(rec[1]) + " (expected 0..99)");
+      throw FormatError(path + ": record " + std::to_string(r) + " has fine label " + std::to_string(rec[1]) +
+                        " (expected 0..99)");
     }
     set.labels[r] = rec[1];
     uint8_t* dst = set.pixels.data() + r * 3072;

@@ -9,15 +9,15 @@
 namespace lorasub::data {
 
 struct FileEntry {
-  std::string path;   // relative to FileList::root
+  std::string path;  // relative to FileList::root
   int64_t label = 0;
 };
 
 struct FileList {
-  std::string root;                       // directory the paths are relative to
+  std::string root;  // directory the paths are relative to
   std::vector<FileEntry> entries;
-  std::vector<std::string> class_names;   // index = label
-  std::string source;                     // for messages
+  std::vector<std::string> class_names;  // index = label
+  std::string source;                    // for messages
   int64_t size() const { return static_cast<int64_t>(entries.size()); }
   int64_t num_classes() const { return static_cast<int64_t>(class_names.size()); }
   std::string full_path(int64_t i) const;
@@ -64,9 +64,8 @@ void write_imagenet_r_split(const FileList& list, const std::string& yaml_path);
 // has 345 entries, named by the second path component (clipart/<class>/x.jpg) of the
 // first line seen with that label ("" for labels never seen). A missing list file or
 // a malformed line: FormatError naming file and line number.
-FileList read_domainnet(const std::string& root, const std::vector<std::string>& domains,
-                        bool train);
-std::vector<std::string> domainnet_domains();   // the six official domains
+FileList read_domainnet(const std::string& root, const std::vector<std::string>& domains, bool train);
+std::vector<std::string> domainnet_domains();  // the six official domains
 constexpr int64_t kDomainNetClasses = 345;
 
 // ---- CIFAR-100 binary version: records of <coarse:1><fine:1><R 1024><G 1024><B 1024> ----

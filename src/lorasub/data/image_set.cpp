@@ -16,8 +16,7 @@ int64_t ImageSet::num_classes() const {
 
 ImageSet take_per_class(const ImageSet& set, int64_t per_class) {
   if (per_class < 0) {
-    throw ConfigError("take_per_class: per_class must be >= 0, got " +
-                      std::to_string(per_class));
+    throw ConfigError("take_per_class: per_class must be >= 0, got " + std::to_string(per_class));
   }
   if (per_class == 0) return set;
   ImageSet out;
@@ -43,9 +42,7 @@ namespace {
 // column depends on (3c + 1) mod classes, so every class has a distinct pair.
 struct Pattern {
   int64_t row0, col0, thick_y, thick_x;
-  bool on(int64_t y, int64_t x) const {
-    return (y >= row0 && y < row0 + thick_y) || (x >= col0 && x < col0 + thick_x);
-  }
+  bool on(int64_t y, int64_t x) const { return (y >= row0 && y < row0 + thick_y) || (x >= col0 && x < col0 + thick_x); }
 };
 
 Pattern pattern_of(int64_t c, int64_t classes, int64_t h, int64_t w) {
@@ -62,13 +59,12 @@ Pattern pattern_of(int64_t c, int64_t classes, int64_t h, int64_t w) {
 // Images are interleaved: image i has label i % classes. Pixel values: pattern pixels
 // 192 + U[0,64), background U[0,64), drawn per image from Rng(kSynthetic, {seed, i})
 // in HWC order, so image i does not depend on how many images precede it.
-ImageSet make_synthetic(int64_t classes, int64_t per_class, int64_t height, int64_t width,
-                        int64_t channels, uint64_t seed) {
+ImageSet make_synthetic(int64_t classes, int64_t per_class, int64_t height, int64_t width, int64_t channels,
+                        uint64_t seed) {
   if (classes < 1 || per_class < 0 || height < 1 || width < 1 || channels < 1) {
     throw ConfigError("make_synthetic: invalid shape (classes=" + std::to_string(classes) +
-                      ", per_class=" + std::to_string(per_class) + ", " +
-                      std::to_string(height) + "x" + std::to_string(width) + "x" +
-                      std::to_string(channels) + ")");
+                      ", per_class=" + std::to_string(per_class) + ", " + std::to_string(height) + "x" +
+                      std::to_string(width) + "x" + std::to_string(channels) + ")");
   }
   ImageSet set;
   set.height = height;

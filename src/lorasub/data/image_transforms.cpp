@@ -14,8 +14,8 @@ namespace {
 int64_t py_round(double x) { return static_cast<int64_t>(std::nearbyint(x)); }
 
 struct Taps {
-  std::vector<int64_t> first, count;   // per output index
-  std::vector<float> weights;          // per output index, `stride` slots
+  std::vector<int64_t> first, count;  // per output index
+  std::vector<float> weights;         // per output index, `stride` slots
   int64_t stride = 0;
 };
 
@@ -55,9 +55,8 @@ Taps make_taps(int64_t in, int64_t out) {
 
 }  // namespace
 
-CropBox random_resized_crop_params(int64_t height, int64_t width, double scale_lo,
-                                   double scale_hi, double ratio_lo, double ratio_hi,
-                                   Rng& rng) {
+CropBox random_resized_crop_params(int64_t height, int64_t width, double scale_lo, double scale_hi, double ratio_lo,
+                                   double ratio_hi, Rng& rng) {
   const double area = static_cast<double>(height) * static_cast<double>(width);
   const double log_lo = std::log(ratio_lo), log_hi = std::log(ratio_hi);
   for (int attempt = 0; attempt < 10; ++attempt) {
@@ -92,10 +91,8 @@ std::pair<int64_t, int64_t> resize_short_side(int64_t height, int64_t width, int
 
 CropBox center_crop_box(int64_t height, int64_t width, int64_t crop_h, int64_t crop_w) {
   CropBox b{0, 0, crop_h, crop_w};
-  b.top = crop_h > height ? -((crop_h - height) / 2)
-                          : py_round(static_cast<double>(height - crop_h) / 2.0);
-  b.left = crop_w > width ? -((crop_w - width) / 2)
-                          : py_round(static_cast<double>(width - crop_w) / 2.0);
+  b.top = crop_h > height ? -((crop_h - height) / 2) : py_round(static_cast<double>(height - crop_h) / 2.0);
+  b.left = crop_w > width ? -((crop_w - width) / 2) : py_round(static_cast<double>(width - crop_w) / 2.0);
   return b;
 }
 
@@ -104,9 +101,8 @@ namespace {
 // Resamples `box` to an out_h x out_w grid but evaluates only the window of output rows
 // [y0, y0 + nh) and columns [x0, x0 + nw) (indices outside the grid give 0), into dst
 // (nh x nw x c). Scratch memory is per thread and reused.
-void resample_window(const uint8_t* src, int64_t h, int64_t w, int64_t c, const CropBox& box,
-                     int64_t out_h, int64_t out_w, int64_t y0, int64_t x0, int64_t nh,
-                     int64_t nw, float* dst) {
+void resample_window(const uint8_t* src, int64_t h, int64_t w, int64_t c, const CropBox& box, int64_t out_h,
+                     int64_t out_w, int64_t y0, int64_t x0, int64_t nh, int64_t nw, float* dst) {
   const Taps tx = make_taps(box.width, out_w);
   const Taps ty = make_taps(box.height, out_h);
   auto in_y = [&](int64_t y) { return y >= 0 && y < out_h; };
@@ -124,7 +120,7 @@ void resample_window(const uint8_t* src, int64_t h, int64_t w, int64_t c, const 
   for (int64_t r = row_lo; r < row_hi; ++r) {
     const int64_t sy = box.top + r;
     float* trow = tmp.data() + (r - row_lo) * nw * c;
-    if (sy < 0 || sy >= h) {   // padding rows are 0
+    if (sy < 0 || sy >= h) {  // padding rows are 0
       std::fill(trow, trow + nw * c, 0.0f);
       continue;
     }
@@ -167,8 +163,8 @@ void resample_window(const uint8_t* src, int64_t h, int64_t w, int64_t c, const 
 
 }  // namespace
 
-void resample_bilinear(const uint8_t* src, int64_t h, int64_t w, int64_t c,
-                       const CropBox& box, int64_t out_h, int64_t out_w, float* dst) {
+void resample_bilinear(const uint8_t* src, int64_t h, int64_t w, int64_t c, const CropBox& box, int64_t out_h,
+                       int64_t out_w, float* dst) {
   resample_window(src, h, w, c, box, out_h, out_w, 0, 0, out_h, out_w, dst);
 }
 
@@ -210,9 +206,12 @@ void adjust_hue(float* rgb, int64_t pixels, double hue_shift) {
     const float div = eqc ? 1.0f : cr;
     const float rc = (maxc - r) / div, gc = (maxc - g) / div, bc = (maxc - b) / div;
     float hh;
-    if (maxc == r) hh = bc - gc;
-    else if (maxc == g) hh = 2.0f + rc - bc;
-    else hh = 4.0f + gc - rc;
+    if (maxc == r)
+      hh = bc - gc;
+    else if (maxc == g)
+      hh = 2.0f + rc - bc;
+    else
+      hh = 4.0f + gc - rc;
     hh = std::fmod(hh / 6.0f + 1.0f, 1.0f);
     const float v = maxc;
     // hue shift, Python-style modulo 1
@@ -243,26 +242,22 @@ void to_grayscale(float* rgb, int64_t pixels) {
   }
 }
 
-void ImagePipeline::apply(const uint8_t* src, int64_t h, int64_t w, int64_t c, bool train,
-                          Rng& rng, float* dst) const {
+void ImagePipeline::apply(const uint8_t* src, int64_t h, int64_t w, int64_t c, bool train, Rng& rng, float* dst) const {
   if (c != 1 && c != 3) {
-    throw FormatError("ImagePipeline '" + name + "': expected 1 or 3 channels, got " +
-                      std::to_string(c));
+    throw FormatError("ImagePipeline '" + name + "': expected 1 or 3 channels, got " + std::to_string(c));
   }
   const int64_t n = size * size;
   thread_local std::vector<float> img, rgb_buf;
   if (img.size() < static_cast<size_t>(n * c)) img.resize(static_cast<size_t>(n * c));
   if (train) {
-    const CropBox box =
-        random_resized_crop_params(h, w, scale_lo, scale_hi, ratio_lo, ratio_hi, rng);
+    const CropBox box = random_resized_crop_params(h, w, scale_lo, scale_hi, ratio_lo, ratio_hi, rng);
     resample_window(src, h, w, c, box, size, size, 0, 0, size, size, img.data());
   } else {
     // Resize(resize_short) then CenterCrop(size): only the cropped window of the
     // resized grid is computed (outside the resized image = 0, torchvision's padding).
     const auto [rh, rw] = resize_short_side(h, w, resize_short);
     const CropBox crop = center_crop_box(rh, rw, size, size);
-    resample_window(src, h, w, c, CropBox{0, 0, h, w}, rh, rw, crop.top, crop.left, size,
-                    size, img.data());
+    resample_window(src, h, w, c, CropBox{0, 0, h, w}, rh, rw, crop.top, crop.left, size, size, img.data());
   }
   // To RGB in [0, 1].
   float* rgb;
@@ -295,10 +290,18 @@ void ImagePipeline::apply(const uint8_t* src, int64_t h, int64_t w, int64_t c, b
       if (hue > 0) f[3] = rng.uniform(-hue, hue);
       for (int op : perm) {
         switch (op) {
-          case 0: if (brightness > 0) adjust_brightness(rgb, n, f[0]); break;
-          case 1: if (contrast > 0) adjust_contrast(rgb, n, f[1]); break;
-          case 2: if (saturation > 0) adjust_saturation(rgb, n, f[2]); break;
-          default: if (hue > 0) adjust_hue(rgb, n, f[3]); break;
+          case 0:
+            if (brightness > 0) adjust_brightness(rgb, n, f[0]);
+            break;
+          case 1:
+            if (contrast > 0) adjust_contrast(rgb, n, f[1]);
+            break;
+          case 2:
+            if (saturation > 0) adjust_saturation(rgb, n, f[2]);
+            break;
+          default:
+            if (hue > 0) adjust_hue(rgb, n, f[3]);
+            break;
         }
       }
     }
@@ -318,8 +321,7 @@ ImagePipeline make_pipeline(const std::string& name, int64_t size) {
   p.size = size;
   p.resize_short = size * 256 / 224;
   auto finish = [](ImagePipeline& q) {
-    q.train_decode_short =
-        static_cast<int64_t>(std::ceil(static_cast<double>(q.size) / std::sqrt(q.scale_lo)));
+    q.train_decode_short = static_cast<int64_t>(std::ceil(static_cast<double>(q.size) / std::sqrt(q.scale_lo)));
     return q;
   };
   if (name == "imagenet-r") return finish(p);

@@ -32,9 +32,8 @@ struct CropBox {
 // to [ratio_lo, ratio_hi]: W/H < ratio_lo -> w = W, h = round(w / ratio_lo); W/H >
 // ratio_hi -> h = H, w = round(h * ratio_hi); else the whole image; top = (H - h) / 2,
 // left = (W - w) / 2 (floor). The fallback draws nothing more.
-CropBox random_resized_crop_params(int64_t height, int64_t width, double scale_lo,
-                                   double scale_hi, double ratio_lo, double ratio_hi,
-                                   Rng& rng);
+CropBox random_resized_crop_params(int64_t height, int64_t width, double scale_lo, double scale_hi, double ratio_lo,
+                                   double ratio_hi, Rng& rng);
 
 // torchvision Resize(size: int): the short side becomes `size`, the long side
 // int(size * long / short) (truncated). Returns {height, width}.
@@ -53,16 +52,16 @@ CropBox center_crop_box(int64_t height, int64_t width, int64_t crop_h, int64_t c
 // taps j in [int(centre - support + 0.5), int(centre + support + 0.5)) clipped to the
 // box, weight = max(0, 1 - |(j + 0.5 - centre) / support|), normalised to sum 1.
 // Box pixels outside the image read as 0.
-void resample_bilinear(const uint8_t* src, int64_t h, int64_t w, int64_t c,
-                       const CropBox& box, int64_t out_h, int64_t out_w, float* dst_hwc);
+void resample_bilinear(const uint8_t* src, int64_t h, int64_t w, int64_t c, const CropBox& box, int64_t out_h,
+                       int64_t out_w, float* dst_hwc);
 
 // ColorJitter and grayscale helpers on float RGB HWC images scaled to [0, 1]
 // (torchvision tensor semantics; every blend is clamped to [0, 1]).
-void adjust_brightness(float* rgb, int64_t pixels, double factor);   // x * f
-void adjust_contrast(float* rgb, int64_t pixels, double factor);     // blend with mean grey
-void adjust_saturation(float* rgb, int64_t pixels, double factor);   // blend with grey
-void adjust_hue(float* rgb, int64_t pixels, double hue_shift);       // hue += shift (mod 1)
-void to_grayscale(float* rgb, int64_t pixels);                       // R=G=B=grey
+void adjust_brightness(float* rgb, int64_t pixels, double factor);  // x * f
+void adjust_contrast(float* rgb, int64_t pixels, double factor);    // blend with mean grey
+void adjust_saturation(float* rgb, int64_t pixels, double factor);  // blend with grey
+void adjust_hue(float* rgb, int64_t pixels, double hue_shift);      // hue += shift (mod 1)
+void to_grayscale(float* rgb, int64_t pixels);                      // R=G=B=grey
 // grey = 0.299 R + 0.587 G + 0.114 B
 inline float grey_of(float r, float g, float b) { return 0.299f * r + 0.587f * g + 0.114f * b; }
 
@@ -70,13 +69,13 @@ inline float grey_of(float r, float g, float b) { return 0.299f * r + 0.587f * g
 // [0, 1], no mean/std normalisation.
 struct ImagePipeline {
   std::string name;
-  int64_t size = 224;          // output side
+  int64_t size = 224;  // output side
   // train
   double scale_lo = 0.08, scale_hi = 1.0;
   double ratio_lo = 3.0 / 4.0, ratio_hi = 4.0 / 3.0;
   double flip_p = 0.5;
-  double brightness = 0, contrast = 0, saturation = 0, hue = 0;   // 0 = not jittered
-  double grayscale_p = 0;                                          // 0 = never
+  double brightness = 0, contrast = 0, saturation = 0, hue = 0;  // 0 = not jittered
+  double grayscale_p = 0;                                        // 0 = never
   // test: Resize(resize_short) then CenterCrop(size)
   int64_t resize_short = 256;
 
@@ -86,9 +85,7 @@ struct ImagePipeline {
   // has about `size` source pixels a side, as when the reference decodes at full size;
   // set it to `size` to decode smaller and faster at the cost of detail in small crops.
   int64_t train_decode_short = 0;
-  int64_t min_decode_short_side(bool train) const {
-    return train ? train_decode_short : resize_short;
-  }
+  int64_t min_decode_short_side(bool train) const { return train ? train_decode_short : resize_short; }
 
   // src: HWC uint8 RGB (c == 3) or grey (c == 1, replicated to RGB). dst: 3*size*size.
   // Train draws, in order: RandomResizedCrop (random_resized_crop_params), flip
@@ -99,8 +96,7 @@ struct ImagePipeline {
   // its x > 0; applied in the permuted order, 0=brightness 1=contrast 2=saturation
   // 3=hue), grayscale (rng.uniform() < grayscale_p, only if grayscale_p > 0).
   // Test draws nothing.
-  void apply(const uint8_t* src, int64_t h, int64_t w, int64_t c, bool train, Rng& rng,
-             float* dst) const;
+  void apply(const uint8_t* src, int64_t h, int64_t w, int64_t c, bool train, Rng& rng, float* dst) const;
 };
 
 // "imagenet-r": train RandomResizedCrop(size) + flip; test Resize(size*256/224) +

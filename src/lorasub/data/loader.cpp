@@ -15,8 +15,8 @@
 
 namespace lorasub::data {
 
-Batch make_batch(const ImageSet& set, const SmallImageTransform& transform,
-                 const std::vector<int64_t>& indices, StreamKey key, HostMemory* memory) {
+Batch make_batch(const ImageSet& set, const SmallImageTransform& transform, const std::vector<int64_t>& indices,
+                 StreamKey key, HostMemory* memory) {
   Batch b;
   b.pixels = PixelVector(HostAllocator<float>(memory));
   b.labels = LabelVector(HostAllocator<int64_t>(memory));
@@ -31,21 +31,19 @@ Batch make_batch(const ImageSet& set, const SmallImageTransform& transform,
   for (int64_t k = 0; k < b.n; ++k) {
     const int64_t i = indices[k];
     if (i < 0 || i >= set.size()) {
-      throw std::out_of_range("make_batch: sample index " + std::to_string(i) +
-                              " out of range [0, " + std::to_string(set.size()) +
-                              ") of '" + set.source + "'");
+      throw std::out_of_range("make_batch: sample index " + std::to_string(i) + " out of range [0, " +
+                              std::to_string(set.size()) + ") of '" + set.source + "'");
     }
-    Rng rng(Stream::kAugment, {key.seed, static_cast<uint64_t>(key.task),
-                               static_cast<uint64_t>(key.epoch), static_cast<uint64_t>(i)});
-    transform.apply(set.image(i), set.height, set.width, set.channels, rng,
-                    b.pixels.data() + k * per);
+    Rng rng(Stream::kAugment,
+            {key.seed, static_cast<uint64_t>(key.task), static_cast<uint64_t>(key.epoch), static_cast<uint64_t>(i)});
+    transform.apply(set.image(i), set.height, set.width, set.channels, rng, b.pixels.data() + k * per);
     b.labels[k] = set.labels[i];
   }
   return b;
 }
 
-Batch make_batch(const SampleSource& source, bool train, const std::vector<int64_t>& indices,
-                 StreamKey key, HostMemory* memory) {
+Batch make_batch(const SampleSource& source, bool train, const std::vector<int64_t>& indices, StreamKey key,
+                 HostMemory* memory) {
   Batch b;
   b.pixels = PixelVector(HostAllocator<float>(memory));
   b.labels = LabelVector(HostAllocator<int64_t>(memory));
@@ -60,12 +58,11 @@ Batch make_batch(const SampleSource& source, bool train, const std::vector<int64
   for (int64_t k = 0; k < b.n; ++k) {
     const int64_t i = indices[k];
     if (i < 0 || i >= source.size()) {
-      throw std::out_of_range("make_batch: sample index " + std::to_string(i) +
-                              " out of range [0, " + std::to_string(source.size()) +
-                              ") of '" + source.describe() + "'");
+      throw std::out_of_range("make_batch: sample index " + std::to_string(i) + " out of range [0, " +
+                              std::to_string(source.size()) + ") of '" + source.describe() + "'");
     }
-    Rng rng(Stream::kAugment, {key.seed, static_cast<uint64_t>(key.task),
-                               static_cast<uint64_t>(key.epoch), static_cast<uint64_t>(i)});
+    Rng rng(Stream::kAugment,
+            {key.seed, static_cast<uint64_t>(key.task), static_cast<uint64_t>(key.epoch), static_cast<uint64_t>(i)});
     source.produce(i, train, rng, b.pixels.data() + k * per);
     b.labels[k] = source.label(i);
   }
@@ -90,20 +87,17 @@ struct Loader::Impl {
   std::condition_variable ready_cv;  // consumer: a batch was parked
   std::vector<std::vector<int64_t>> batches;
   StreamKey key;
-  size_t claimed = 0;   // next batch number a worker will take
-  size_t consumed = 0;  // next batch number next() returns
+  size_t claimed = 0;         // next batch number a worker will take
+  size_t consumed = 0;        // next batch number next() returns
   size_t fail_at = SIZE_MAX;  // lowest batch number that threw
   std::map<size_t, Batch> ready;
   std::map<size_t, std::exception_ptr> failed;
   bool stop = false;
   std::vector<std::thread> threads;
 
-  Impl(Build b, int w, int p)
-      : build(std::move(b)), workers(w), prefetch(p) {}
+  Impl(Build b, int w, int p) : build(std::move(b)), workers(w), prefetch(p) {}
 
-  bool can_claim() const {
-    return claimed < batches.size() && claimed < consumed + prefetch && claimed <= fail_at;
-  }
+  bool can_claim() const { return claimed < batches.size() && claimed < consumed + prefetch && claimed <= fail_at; }
 
   void worker() {
     std::unique_lock<std::mutex> lock(mu);
@@ -157,8 +151,7 @@ struct Loader::Impl {
     if (consumed >= batches.size()) return std::nullopt;
     const auto t0 = std::chrono::steady_clock::now();
     ready_cv.wait(lock, [&] { return ready.count(consumed) || failed.count(consumed); });
-    const double waited =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (auto it = failed.find(consumed); it != failed.end()) {
       std::exception_ptr error = it->second;
       consumed = batches.size();  // the run ends with its first error
@@ -175,39 +168,31 @@ struct Loader::Impl {
   }
 };
 
-Loader::Loader(const ImageSet& set, SmallImageTransform transform, int workers,
-               int prefetch) {
+Loader::Loader(const ImageSet& set, SmallImageTransform transform, int workers, int prefetch) {
   if (workers < 1 || prefetch < 1) {
-    throw ConfigError("Loader: workers and prefetch must be >= 1, got workers=" +
-                      std::to_string(workers) + ", prefetch=" + std::to_string(prefetch));
+    throw ConfigError("Loader: workers and prefetch must be >= 1, got workers=" + std::to_string(workers) +
+                      ", prefetch=" + std::to_string(prefetch));
   }
   const ImageSet* s = &set;
-  impl_ = std::make_unique<Impl>(
-      [s, transform](const std::vector<int64_t>& idx, StreamKey key, HostMemory* m) {
-        return make_batch(*s, transform, idx, key, m);
-      },
-      workers, prefetch);
+  impl_ = std::make_unique<Impl>([s, transform](const std::vector<int64_t>& idx, StreamKey key,
+                                                HostMemory* m) { return make_batch(*s, transform, idx, key, m); },
+                                 workers, prefetch);
 }
 
-Loader::Loader(std::shared_ptr<const SampleSource> source, bool train, int workers,
-               int prefetch) {
+Loader::Loader(std::shared_ptr<const SampleSource> source, bool train, int workers, int prefetch) {
   if (workers < 1 || prefetch < 1) {
-    throw ConfigError("Loader: workers and prefetch must be >= 1, got workers=" +
-                      std::to_string(workers) + ", prefetch=" + std::to_string(prefetch));
+    throw ConfigError("Loader: workers and prefetch must be >= 1, got workers=" + std::to_string(workers) +
+                      ", prefetch=" + std::to_string(prefetch));
   }
   if (!source) throw ConfigError("Loader: null sample source");
-  impl_ = std::make_unique<Impl>(
-      [source, train](const std::vector<int64_t>& idx, StreamKey key, HostMemory* m) {
-        return make_batch(*source, train, idx, key, m);
-      },
-      workers, prefetch);
+  impl_ = std::make_unique<Impl>([source, train](const std::vector<int64_t>& idx, StreamKey key,
+                                                 HostMemory* m) { return make_batch(*source, train, idx, key, m); },
+                                 workers, prefetch);
 }
 
 Loader::~Loader() { impl_->halt(); }
 
-void Loader::start(std::vector<std::vector<int64_t>> batches, StreamKey key) {
-  impl_->begin(std::move(batches), key);
-}
+void Loader::start(std::vector<std::vector<int64_t>> batches, StreamKey key) { impl_->begin(std::move(batches), key); }
 
 std::optional<Batch> Loader::next() { return impl_->take(); }
 

@@ -65,12 +65,12 @@ class Loader {
 };
 
 // Builds one batch synchronously (what a worker does); exposed for tests.
-Batch make_batch(const ImageSet& set, const SmallImageTransform& transform,
-                 const std::vector<int64_t>& indices, StreamKey key, HostMemory* memory = nullptr);
+Batch make_batch(const ImageSet& set, const SmallImageTransform& transform, const std::vector<int64_t>& indices,
+                 StreamKey key, HostMemory* memory = nullptr);
 
 // The same for a SampleSource: shape from source.channels()/height()/width(),
 // labels from source.label(i); an index out of range is std::out_of_range.
-Batch make_batch(const SampleSource& source, bool train, const std::vector<int64_t>& indices,
-                 StreamKey key, HostMemory* memory = nullptr);
+Batch make_batch(const SampleSource& source, bool train, const std::vector<int64_t>& indices, StreamKey key,
+                 HostMemory* memory = nullptr);
 
 }  // namespace lorasub::data

@@ -65,8 +65,7 @@ class DigitSax : public nlohmann::json_sax<Json> {
   bool number(double x) {
     if (!(in_data_ && depth_ == 2)) return other("a number");
     if (!(x >= 0.0 && x <= 1.0)) {
-      return fail("value " + std::to_string(pixels.size()) + " = " + std::to_string(x) +
-                  " outside [0, 1]");
+      return fail("value " + std::to_string(pixels.size()) + " = " + std::to_string(x) + " outside [0, 1]");
     }
     pixels.push_back(static_cast<uint8_t>(std::lround(x * 255.0)));
     return true;
@@ -95,9 +94,8 @@ std::vector<uint8_t> read_digit_json(const std::string& path) {
   DigitSax sax;
   const std::string s = text.str();
   if (!Json::sax_parse(s, &sax) || !sax.saw_data) {
-    throw FormatError("'" + path + "': " +
-                      (sax.error.empty() ? "expected an object with a \"data\" array"
-                                         : sax.error));
+    throw FormatError("'" + path +
+                      "': " + (sax.error.empty() ? "expected an object with a \"data\" array" : sax.error));
   }
   if (sax.pixels.size() % kMnistPixels != 0) {
     throw FormatError("'" + path + "': \"data\" has " + std::to_string(sax.pixels.size()) +
@@ -118,15 +116,13 @@ ImageSet read_mnist_json(const std::string& dir, const std::string& split) {
   set.channels = 1;
   set.source = dir + " (" + split + ")";
   for (int digit = 0; digit < 10; ++digit) {
-    const std::string path =
-        (std::filesystem::path(dir) / (std::to_string(digit) + ".json")).string();
+    const std::string path = (std::filesystem::path(dir) / (std::to_string(digit) + ".json")).string();
     const std::vector<uint8_t> px = read_digit_json(path);
     const int64_t n = static_cast<int64_t>(px.size()) / kMnistPixels;
     const int64_t n_train = n * 6 / 7;  // "train" = first floor(n * 6/7), "test" the rest
     const int64_t lo = split == "test" ? n_train : 0;
     const int64_t hi = split == "train" ? n_train : n;
-    set.pixels.insert(set.pixels.end(), px.begin() + lo * kMnistPixels,
-                      px.begin() + hi * kMnistPixels);
+    set.pixels.insert(set.pixels.end(), px.begin() + lo * kMnistPixels, px.begin() + hi * kMnistPixels);
     set.labels.insert(set.labels.end(), static_cast<size_t>(hi - lo), digit);
   }
   return set;

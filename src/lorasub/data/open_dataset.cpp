@@ -126,7 +126,7 @@ bool is_file_dataset(const std::string& d) { return d == "imagenet-r" || d == "d
 
 // The options open_real_dataset takes, from the config.
 RealDatasetOptions real_dataset_options(const std::string& dataset, const std::string& root, const DataConfig& d,
-                                      int64_t image_size) {
+                                        int64_t image_size) {
   RealDatasetOptions o;
   o.dataset = dataset;
   o.root = root;
@@ -139,7 +139,6 @@ RealDatasetOptions real_dataset_options(const std::string& dataset, const std::s
   return o;
 }
 
-
 std::string default_root(const std::string& dataset) {
   if (dataset == "fashion-mnist") return "/usr/share/datasets/fashion-mnist";
   if (dataset == "mnist-json") {
@@ -149,8 +148,8 @@ std::string default_root(const std::string& dataset) {
   return "";
 }
 
-DataSplits open_dataset(const std::string& dataset, const std::string& root_in,
-                        const DataConfig& data, const ModelConfig& model, uint64_t seed) {
+DataSplits open_dataset(const std::string& dataset, const std::string& root_in, const DataConfig& data,
+                        const ModelConfig& model, uint64_t seed) {
   const std::string root = root_in.empty() ? default_root(dataset) : root_in;
   if (is_pipeline_dataset(dataset)) {
     if (data.cache.empty()) {
@@ -165,10 +164,9 @@ DataSplits open_dataset(const std::string& dataset, const std::string& root_in,
   DataSplits s;
   if (dataset == "synthetic") {
     const int64_t n = data.synthetic_classes;
-    s.train = make_synthetic(n, data.synthetic_per_class, model.image_size, model.image_size,
-                                   model.channels, seed);
-    s.test = make_synthetic(n, data.synthetic_test_per_class, model.image_size,
-                                  model.image_size, model.channels, seed + 1);
+    s.train = make_synthetic(n, data.synthetic_per_class, model.image_size, model.image_size, model.channels, seed);
+    s.test =
+        make_synthetic(n, data.synthetic_test_per_class, model.image_size, model.image_size, model.channels, seed + 1);
   } else {
     if (!is_dir(root))
       throw ConfigError("dataset '" + dataset + "': directory '" + root +
@@ -186,18 +184,16 @@ DataSplits open_dataset(const std::string& dataset, const std::string& root_in,
   }
   s.train = take_per_class(s.train, data.train_per_class);
   s.test = take_per_class(s.test, data.test_per_class);
-  if (s.train.height != model.image_size || s.train.width != model.image_size ||
-      s.train.channels != model.channels)
+  if (s.train.height != model.image_size || s.train.width != model.image_size || s.train.channels != model.channels)
     throw ConfigError("dataset '" + dataset + "' has " + std::to_string(s.train.height) + "x" +
                       std::to_string(s.train.width) + "x" + std::to_string(s.train.channels) +
-                      " images but model.image_size/channels say " +
-                      std::to_string(model.image_size) + "x" + std::to_string(model.image_size) +
-                      "x" + std::to_string(model.channels));
+                      " images but model.image_size/channels say " + std::to_string(model.image_size) + "x" +
+                      std::to_string(model.image_size) + "x" + std::to_string(model.channels));
   return s;
 }
 
-std::unique_ptr<Loader> make_loader(const DataSplits& d, bool test_split, const SmallImageTransform& t,
-                                          int workers, int prefetch, HostMemory* memory) {
+std::unique_ptr<Loader> make_loader(const DataSplits& d, bool test_split, const SmallImageTransform& t, int workers,
+                                    int prefetch, HostMemory* memory) {
   const auto& source = test_split ? d.test_source : d.train_source;
   auto loader = source ? std::make_unique<Loader>(source, t.train, workers, prefetch)
                        : std::make_unique<Loader>(test_split ? d.test : d.train, t, workers, prefetch);

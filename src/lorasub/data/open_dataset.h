@@ -28,8 +28,8 @@ struct DataSplits {
 // root "" = the dataset's default location (embedded datasets only). Applies
 // train/test_per_class limits. Throws ConfigError when the data is not where the config
 // says, naming the key and how to install it.
-DataSplits open_dataset(const std::string& dataset, const std::string& root,
-                        const DataConfig& data, const ModelConfig& model, uint64_t seed);
+DataSplits open_dataset(const std::string& dataset, const std::string& root, const DataConfig& data,
+                        const ModelConfig& model, uint64_t seed);
 
 // Default locations: Debian's dataset-fashion-mnist, and the MNIST digits the
 // installer unpacks under $LORASUB_DATA_CACHE (default .cache/data).
@@ -38,8 +38,8 @@ std::string default_root(const std::string& dataset);
 // A loader over one split: the SampleSource when there is one (the small-image
 // transform's `train` flag picks the train or test pipeline), else the ImageSet with
 // the small-image transform. Batch pixels come from `memory` (null: the heap).
-std::unique_ptr<Loader> make_loader(const DataSplits& d, bool test_split, const SmallImageTransform& t,
-                                    int workers, int prefetch, HostMemory* memory = nullptr);
+std::unique_ptr<Loader> make_loader(const DataSplits& d, bool test_split, const SmallImageTransform& t, int workers,
+                                    int prefetch, HostMemory* memory = nullptr);
 
 // Relabels both splits to class-order positions (dropping classes not in the plan).
 void apply_class_order(DataSplits& data, const TaskPlan& plan);

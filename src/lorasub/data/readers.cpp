@@ -32,8 +32,7 @@ class GzFile {
     errno = 0;
     file_ = gzopen(path.c_str(), "rb");
     if (file_ == nullptr) {
-      fail(path, std::string("cannot open: ") +
-                     (errno != 0 ? std::strerror(errno) : "out of memory"));
+      fail(path, std::string("cannot open: ") + (errno != 0 ? std::strerror(errno) : "out of memory"));
     }
   }
   ~GzFile() { gzclose(file_); }
@@ -45,8 +44,7 @@ class GzFile {
   uint64_t read(uint8_t* dst, uint64_t n) {
     uint64_t got = 0;
     while (got < n) {
-      const unsigned chunk =
-          static_cast<unsigned>(std::min<uint64_t>(n - got, 1u << 30));
+      const unsigned chunk = static_cast<unsigned>(std::min<uint64_t>(n - got, 1u << 30));
       const int r = gzread(file_, dst + got, chunk);
       if (r < 0) {
         int err = 0;
@@ -74,22 +72,20 @@ uint32_t be32(const uint8_t* p) {
 }
 
 // Reads an IDX header of `dims` dimensions after checking its magic.
-std::vector<uint32_t> read_header(GzFile& f, const std::string& path, uint32_t magic,
-                                  int dims, const char* kind) {
+std::vector<uint32_t> read_header(GzFile& f, const std::string& path, uint32_t magic, int dims, const char* kind) {
   std::vector<uint8_t> head(4 + 4 * static_cast<size_t>(dims));
   const uint64_t got = f.read(head.data(), head.size());
   if (got < 4) {
-    fail(path, "truncated: expected a " + std::to_string(head.size()) +
-                   "-byte IDX header, got " + std::to_string(got) + " bytes");
+    fail(path, "truncated: expected a " + std::to_string(head.size()) + "-byte IDX header, got " + std::to_string(got) +
+                   " bytes");
   }
   const uint32_t m = be32(head.data());
   if (m != magic) {
-    fail(path, "bad magic " + hex32(m) + ", expected " + hex32(magic) + " (IDX " +
-                   kind + ")");
+    fail(path, "bad magic " + hex32(m) + ", expected " + hex32(magic) + " (IDX " + kind + ")");
   }
   if (got < head.size()) {
-    fail(path, "truncated: expected a " + std::to_string(head.size()) +
-                   "-byte IDX header, got " + std::to_string(got) + " bytes");
+    fail(path, "truncated: expected a " + std::to_string(head.size()) + "-byte IDX header, got " + std::to_string(got) +
+                   " bytes");
   }
   std::vector<uint32_t> out(dims);
   for (int d = 0; d < dims; ++d) out[d] = be32(head.data() + 4 + 4 * d);
@@ -97,8 +93,7 @@ std::vector<uint32_t> read_header(GzFile& f, const std::string& path, uint32_t m
 }
 
 // Reads exactly `n` payload bytes and checks nothing follows them.
-std::vector<uint8_t> read_payload(GzFile& f, const std::string& path, uint64_t n,
-                                  const char* kind) {
+std::vector<uint8_t> read_payload(GzFile& f, const std::string& path, uint64_t n, const char* kind) {
   // Grows in chunks so that a corrupt header claiming huge counts fails as truncated
   // rather than allocating the claimed size up front.
   constexpr uint64_t kChunk = uint64_t{16} << 20;
@@ -112,12 +107,10 @@ std::vector<uint8_t> read_payload(GzFile& f, const std::string& path, uint64_t n
     if (r < want) break;
   }
   if (got < n) {
-    fail(path, "truncated: expected " + std::to_string(n) + " " + kind + " bytes, got " +
-                   std::to_string(got));
+    fail(path, "truncated: expected " + std::to_string(n) + " " + kind + " bytes, got " + std::to_string(got));
   }
   if (!f.at_end()) {
-    fail(path, "trailing data: expected exactly " + std::to_string(n) + " " + kind +
-                   " bytes after the header");
+    fail(path, "trailing data: expected exactly " + std::to_string(n) + " " + kind + " bytes after the header");
   }
   return data;
 }
@@ -128,8 +121,7 @@ ImageSet read_idx_images(const std::string& images_path) {
   GzFile fi(images_path);
   const auto dims = read_header(fi, images_path, 0x00000803u, 3, "images");
   if (dims[1] == 0 || dims[2] == 0 || dims[1] > 65535 || dims[2] > 65535) {
-    fail(images_path, "bad image size " + std::to_string(dims[1]) + "x" +
-                          std::to_string(dims[2]));
+    fail(images_path, "bad image size " + std::to_string(dims[1]) + "x" + std::to_string(dims[2]));
   }
   const uint64_t n = dims[0];
   if (n == 0) fail(images_path, "holds no images (an IDX header with a count of 0)");
@@ -151,8 +143,7 @@ std::vector<int64_t> read_labels(const std::string& labels_path, const ImageSet*
   const auto ldims = read_header(fl, labels_path, 0x00000801u, 1, "labels");
   if (images != nullptr && ldims[0] != static_cast<uint64_t>(images->size())) {
     throw FormatError("count mismatch: '" + images->source + "' has " + std::to_string(images->size()) +
-                      " images but '" + labels_path + "' has " +
-                      std::to_string(ldims[0]) + " labels");
+                      " images but '" + labels_path + "' has " + std::to_string(ldims[0]) + " labels");
   }
   const auto labels = read_payload(fl, labels_path, ldims[0], "label");
   return std::vector<int64_t>(labels.begin(), labels.end());
@@ -178,8 +169,7 @@ std::string find_idx(const std::string& dir, const std::string& name) {
   std::error_code ec;
   if (fs::exists(gz, ec)) return gz.string();
   if (fs::exists(plain, ec)) return plain.string();
-  throw FormatError("'" + plain.string() + "[.gz]': not found (Fashion-MNIST directory '" +
-                    dir + "')");
+  throw FormatError("'" + plain.string() + "[.gz]': not found (Fashion-MNIST directory '" + dir + "')");
 }
 
 }  // namespace
@@ -198,8 +188,8 @@ ImageSet read_fashion_mnist(const std::string& dir, const std::string& split) {
   ImageSet set = read_idx(images, labels);
   for (int64_t i = 0; i < set.size(); ++i) {
     if (set.labels[i] >= 10) {
-      fail(labels, "label " + std::to_string(set.labels[i]) + " at index " +
-                       std::to_string(i) + " out of range [0, 10)");
+      fail(labels,
+           "label " + std::to_string(set.labels[i]) + " at index " + std::to_string(i) + " out of range [0, 10)");
     }
   }
   set.source = dir + " (" + split + ")";

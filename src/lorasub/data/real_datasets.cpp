@@ -42,8 +42,7 @@ RealDataset open_real_dataset(const RealDatasetOptions& opt) {
   }
   if (opt.dataset == "domainnet") {
     const std::vector<std::string> domains = opt.domains.empty() ? domainnet_domains() : opt.domains;
-    return from_lists(read_domainnet(opt.root, domains, true), read_domainnet(opt.root, domains, false),
-                      opt);
+    return from_lists(read_domainnet(opt.root, domains, true), read_domainnet(opt.root, domains, false), opt);
   }
   if (opt.dataset == "cifar100") {
     auto train = std::make_shared<const ImageSet>(read_cifar100_binary((fs::path(opt.root) / "train.bin").string()));

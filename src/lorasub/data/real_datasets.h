@@ -10,21 +10,21 @@
 namespace lorasub::data {
 
 struct RealDatasetOptions {
-  std::string dataset;                // "imagenet-r" | "domainnet" | "cifar100"
-  std::string root;                   // see data/README.md for each layout
-  std::string split_train, split_test;   // ImageNet-R split yamls; both empty = seeded split
-  uint64_t split_seed = 0;            // ImageNet-R seeded split
-  double train_fraction = 0.8;        // ImageNet-R seeded split
-  std::vector<std::string> domains;   // DomainNet; empty = all six
-  int64_t image_size = 224;           // pipeline output side
+  std::string dataset;                  // "imagenet-r" | "domainnet" | "cifar100"
+  std::string root;                     // see data/README.md for each layout
+  std::string split_train, split_test;  // ImageNet-R split yamls; both empty = seeded split
+  uint64_t split_seed = 0;              // ImageNet-R seeded split
+  double train_fraction = 0.8;          // ImageNet-R seeded split
+  std::vector<std::string> domains;     // DomainNet; empty = all six
+  int64_t image_size = 224;             // pipeline output side
   OnBadImage on_bad_image = OnBadImage::kError;
 };
 
 struct RealDataset {
   std::shared_ptr<const SampleSource> train, test;
-  std::vector<std::string> class_names;   // index = label
-  int64_t num_classes = 0;                // 200 / 345 / 100 for the full datasets
-  std::string description;                // one line for the log
+  std::vector<std::string> class_names;  // index = label
+  int64_t num_classes = 0;               // 200 / 345 / 100 for the full datasets
+  std::string description;               // one line for the log
 };
 
 // Lists (ImageNet-R, DomainNet) or reads (CIFAR-100: root/train.bin, root/test.bin,

@@ -18,9 +18,7 @@ OnBadImage parse_on_bad_image(const std::string& s) {
 FileSampleSource::FileSampleSource(FileList files, ImagePipeline pipeline, OnBadImage on_bad)
     : files_(std::move(files)), pipeline_(std::move(pipeline)), on_bad_(on_bad) {}
 
-int64_t FileSampleSource::label(int64_t i) const {
-  return files_.entries.at(static_cast<size_t>(i)).label;
-}
+int64_t FileSampleSource::label(int64_t i) const { return files_.entries.at(static_cast<size_t>(i)).label; }
 
 void FileSampleSource::produce(int64_t i, bool train, Rng& rng, float* dst) const {
   const std::string path = files_.full_path(i);
@@ -36,15 +34,12 @@ void FileSampleSource::produce(int64_t i, bool train, Rng& rng, float* dst) cons
   pipeline_.apply(img.pixels.data(), img.height, img.width, 3, train, rng, dst);
 }
 
-ImageSetSampleSource::ImageSetSampleSource(std::shared_ptr<const ImageSet> set,
-                                           ImagePipeline pipeline)
+ImageSetSampleSource::ImageSetSampleSource(std::shared_ptr<const ImageSet> set, ImagePipeline pipeline)
     : set_(std::move(set)), pipeline_(std::move(pipeline)) {
   if (!set_) throw std::invalid_argument("ImageSetSampleSource: null set");
 }
 
-int64_t ImageSetSampleSource::label(int64_t i) const {
-  return set_->labels.at(static_cast<size_t>(i));
-}
+int64_t ImageSetSampleSource::label(int64_t i) const { return set_->labels.at(static_cast<size_t>(i)); }
 
 void ImageSetSampleSource::produce(int64_t i, bool train, Rng& rng, float* dst) const {
   pipeline_.apply(set_->image(i), set_->height, set_->width, set_->channels, train, rng, dst);

@@ -24,7 +24,7 @@ class SampleSource {
   // Writes sample i (channels*height*width floats, CHW, [0, 1]) to dst. `rng` is the
   // sample's own stream. Thread-safe.
   virtual void produce(int64_t i, bool train, Rng& rng, float* dst) const = 0;
-  virtual std::string describe() const = 0;   // for messages
+  virtual std::string describe() const = 0;  // for messages
   // Samples replaced by a grey image because they could not be read (on_bad_image: skip).
   virtual int64_t skipped() const { return 0; }
 };

@@ -19,8 +19,7 @@ Shard shard_of(int64_t n, int rank, int world);
 
 class GlobalSampler {
  public:
-  GlobalSampler(std::vector<int64_t> indices, int64_t global_batch, uint64_t seed,
-                int64_t task, bool shuffle);
+  GlobalSampler(std::vector<int64_t> indices, int64_t global_batch, uint64_t seed, int64_t task, bool shuffle);
   int64_t num_samples() const { return static_cast<int64_t>(indices_.size()); }
   int64_t num_batches() const;
   // The whole epoch order (length num_samples).
@@ -30,8 +29,7 @@ class GlobalSampler {
   // This rank's sample indices of global batch b, in order.
   std::vector<int64_t> rank_batch(int64_t epoch, int64_t b, int rank, int world) const;
   // All of this rank's batches of the epoch starting at global batch `first`.
-  std::vector<std::vector<int64_t>> rank_batches(int64_t epoch, int rank, int world,
-                                                 int64_t first = 0) const;
+  std::vector<std::vector<int64_t>> rank_batches(int64_t epoch, int rank, int world, int64_t first = 0) const;
 
  private:
   std::vector<int64_t> indices_;

@@ -12,13 +12,11 @@
 namespace lorasub::data {
 namespace {
 
-void check_args(int64_t num_classes, int64_t init_cls, int64_t increment,
-                int64_t num_tasks) {
+void check_args(int64_t num_classes, int64_t init_cls, int64_t increment, int64_t num_tasks) {
   const auto s = [](int64_t v) { return std::to_string(v); };
   if (num_classes < 1) throw ConfigError("num_classes must be >= 1, got " + s(num_classes));
   if (init_cls < 1 || init_cls > num_classes) {
-    throw ConfigError("init_cls must be in [1, num_classes = " + s(num_classes) +
-                      "], got " + s(init_cls));
+    throw ConfigError("init_cls must be in [1, num_classes = " + s(num_classes) + "], got " + s(init_cls));
   }
   if (increment < 1) throw ConfigError("increment must be >= 1, got " + s(increment));
   if (num_tasks < 0) {
@@ -28,8 +26,8 @@ void check_args(int64_t num_classes, int64_t init_cls, int64_t increment,
 
 }  // namespace
 
-TaskPlan TaskPlan::make(int64_t num_classes, int64_t init_cls, int64_t increment,
-                        int64_t num_tasks, bool shuffle, uint64_t seed) {
+TaskPlan TaskPlan::make(int64_t num_classes, int64_t init_cls, int64_t increment, int64_t num_tasks, bool shuffle,
+                        uint64_t seed) {
   check_args(num_classes, init_cls, increment, num_tasks);
   TaskPlan plan;
   plan.dataset_classes_ = num_classes;
@@ -40,11 +38,9 @@ TaskPlan TaskPlan::make(int64_t num_classes, int64_t init_cls, int64_t increment
   if (num_tasks > 0) {
     const int64_t available = plan.num_tasks();
     if (num_tasks > available) {
-      throw ConfigError("num_tasks = " + std::to_string(num_tasks) + " but only " +
-                        std::to_string(available) + " tasks are available (" +
-                        std::to_string(num_classes) + " classes, init_cls " +
-                        std::to_string(init_cls) + ", increment " +
-                        std::to_string(increment) + ")");
+      throw ConfigError("num_tasks = " + std::to_string(num_tasks) + " but only " + std::to_string(available) +
+                        " tasks are available (" + std::to_string(num_classes) + " classes, init_cls " +
+                        std::to_string(init_cls) + ", increment " + std::to_string(increment) + ")");
     }
     plan.task_sizes_.resize(static_cast<size_t>(num_tasks));
   }
@@ -61,15 +57,13 @@ TaskPlan TaskPlan::make(int64_t num_classes, int64_t init_cls, int64_t increment
   return plan;
 }
 
-int64_t TaskPlan::num_classes() const {
-  return std::accumulate(task_sizes_.begin(), task_sizes_.end(), int64_t{0});
-}
+int64_t TaskPlan::num_classes() const { return std::accumulate(task_sizes_.begin(), task_sizes_.end(), int64_t{0}); }
 
 // t == num_tasks() is allowed and gives num_classes().
 int64_t TaskPlan::first_class(int64_t t) const {
   if (t < 0 || t > num_tasks()) {
-    throw std::out_of_range("TaskPlan::first_class: task " + std::to_string(t) +
-                            " out of range [0, " + std::to_string(num_tasks()) + "]");
+    throw std::out_of_range("TaskPlan::first_class: task " + std::to_string(t) + " out of range [0, " +
+                            std::to_string(num_tasks()) + "]");
   }
   return std::accumulate(task_sizes_.begin(), task_sizes_.begin() + t, int64_t{0});
 }
@@ -91,8 +85,7 @@ std::vector<int64_t> TaskPlan::label_map() const {
   return map;
 }
 
-std::vector<int64_t> TaskPlan::indices_in_range(const std::vector<int64_t>& labels,
-                                                int64_t lo, int64_t hi) {
+std::vector<int64_t> TaskPlan::indices_in_range(const std::vector<int64_t>& labels, int64_t lo, int64_t hi) {
   std::vector<int64_t> out;
   for (size_t i = 0; i < labels.size(); ++i) {
     if (labels[i] >= lo && labels[i] < hi) out.push_back(static_cast<int64_t>(i));

@@ -7,8 +7,7 @@ namespace lorasub::data {
 // `flip` and rng.bernoulli(0.5), mirror the crop in x. So
 //   out(y, x) = src(y + oy - p, x' + ox - p), x' = flipped ? w - 1 - x : x,
 // and 0 where that falls outside the source. Test mode converts without drawing.
-void SmallImageTransform::apply(const uint8_t* src, int64_t h, int64_t w, int64_t c,
-                                Rng& rng, float* dst) const {
+void SmallImageTransform::apply(const uint8_t* src, int64_t h, int64_t w, int64_t c, Rng& rng, float* dst) const {
   int64_t oy = 0, ox = 0;
   bool mirror = false;
   const int64_t p = train ? padding : 0;

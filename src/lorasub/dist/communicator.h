@@ -48,8 +48,7 @@ class Communicator {
   // Maximum across ranks (stop flags, error flags).
   virtual void allreduce_max(int64_t* data, size_t n) = 0;
   // Gathers `count` floats from every rank into recv, rank-major; counts[r] is rank r's.
-  virtual void allgatherv(const float* send, size_t count, float* recv,
-                          const std::vector<size_t>& counts) = 0;
+  virtual void allgatherv(const float* send, size_t count, float* recv, const std::vector<size_t>& counts) = 0;
   // Every rank's value of `x`, in rank order.
   virtual std::vector<int64_t> allgather(int64_t x) = 0;
   virtual void broadcast(void* data, size_t bytes, int root) = 0;
@@ -68,8 +67,7 @@ class LocalCommunicator final : public Communicator {
   void allreduce_sum(double*, size_t) override {}
   void allreduce_sum(int64_t*, size_t) override {}
   void allreduce_max(int64_t*, size_t) override {}
-  void allgatherv(const float* send, size_t count, float* recv,
-                  const std::vector<size_t>& counts) override;
+  void allgatherv(const float* send, size_t count, float* recv, const std::vector<size_t>& counts) override;
   std::vector<int64_t> allgather(int64_t x) override { return {x}; }
   void broadcast(void*, size_t, int) override {}
   void barrier() override {}

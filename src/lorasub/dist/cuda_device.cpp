@@ -99,8 +99,9 @@ int cuda_device_count(std::string* why) {
   const cudaError_t e = cudaGetDeviceCount(&n);
   if (e != cudaSuccess) {
     cudaGetLastError();
-    if (why) *why = std::string("no CUDA device visible (") + cuda_visible_devices_text() +
-                    "; the CUDA runtime says: " + cudaGetErrorString(e) + ")";
+    if (why)
+      *why = std::string("no CUDA device visible (") + cuda_visible_devices_text() +
+             "; the CUDA runtime says: " + cudaGetErrorString(e) + ")";
     return 0;
   }
   if (n == 0 && why) *why = "no CUDA device visible (" + cuda_visible_devices_text() + ")";

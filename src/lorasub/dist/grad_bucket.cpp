@@ -21,8 +21,6 @@ size_t GradBucket::control_offset(size_t slot) const {
   return grads_total_ + slot;
 }
 
-void GradBucket::allreduce(Communicator& comm, float* buffer) const {
-  comm.allreduce_sum(buffer, elements());
-}
+void GradBucket::allreduce(Communicator& comm, float* buffer) const { comm.allreduce_sum(buffer, elements()); }
 
 }  // namespace lorasub::dist

@@ -18,9 +18,8 @@ void throw_mpi_error(int code, const char* call, const char* file, int line) {
   int rank = -1, initialized = 0;
   MPI_Initialized(&initialized);
   if (initialized) MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  throw std::runtime_error(std::string(host) + " rank " + std::to_string(rank) + ": " +
-                           call + " failed at " + file + ":" + std::to_string(line) +
-                           ": " + std::string(msg, static_cast<size_t>(len)));
+  throw std::runtime_error(std::string(host) + " rank " + std::to_string(rank) + ": " + call + " failed at " + file +
+                           ":" + std::to_string(line) + ": " + std::string(msg, static_cast<size_t>(len)));
 }
 
 MpiCommunicator::MpiCommunicator(MPI_Comm comm) : comm_(comm) {
@@ -29,8 +28,7 @@ MpiCommunicator::MpiCommunicator(MPI_Comm comm) : comm_(comm) {
   LORASUB_MPI_CHECK(MPI_Comm_size(comm_, &size_));
 }
 
-void MpiCommunicator::allreduce(void* data, size_t n, MPI_Datatype type, MPI_Op op,
-                                const char* what) {
+void MpiCommunicator::allreduce(void* data, size_t n, MPI_Datatype type, MPI_Op op, const char* what) {
   // MPI counts are int: reduce in chunks so huge buffers stay correct.
   const size_t chunk = size_t{1} << 30;
   int type_size = 0;
@@ -48,8 +46,7 @@ void MpiCommunicator::allreduce_sum(double* d, size_t n) { allreduce(d, n, MPI_D
 void MpiCommunicator::allreduce_sum(int64_t* d, size_t n) { allreduce(d, n, MPI_INT64_T, MPI_SUM, "int64"); }
 void MpiCommunicator::allreduce_max(int64_t* d, size_t n) { allreduce(d, n, MPI_INT64_T, MPI_MAX, "int64"); }
 
-void MpiCommunicator::allgatherv(const float* send, size_t count, float* recv,
-                                 const std::vector<size_t>& counts) {
+void MpiCommunicator::allgatherv(const float* send, size_t count, float* recv, const std::vector<size_t>& counts) {
   if (counts.size() != static_cast<size_t>(size_) || counts.at(rank_) != count)
     throw std::invalid_argument("allgatherv: counts do not match the world");
   std::vector<int> c(size_), displs(size_);
@@ -59,8 +56,8 @@ void MpiCommunicator::allgatherv(const float* send, size_t count, float* recv,
     displs[r] = static_cast<int>(off);
     off += counts[r];
   }
-  LORASUB_MPI_CHECK(MPI_Allgatherv(send, static_cast<int>(count), MPI_FLOAT, recv, c.data(),
-                                   displs.data(), MPI_FLOAT, comm_));
+  LORASUB_MPI_CHECK(
+      MPI_Allgatherv(send, static_cast<int>(count), MPI_FLOAT, recv, c.data(), displs.data(), MPI_FLOAT, comm_));
 }
 
 std::vector<int64_t> MpiCommunicator::allgather(int64_t x) {

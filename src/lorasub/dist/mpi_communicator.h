@@ -15,8 +15,7 @@ class MpiCommunicator final : public Communicator {
   void allreduce_sum(double* data, size_t n) override;
   void allreduce_sum(int64_t* data, size_t n) override;
   void allreduce_max(int64_t* data, size_t n) override;
-  void allgatherv(const float* send, size_t count, float* recv,
-                  const std::vector<size_t>& counts) override;
+  void allgatherv(const float* send, size_t count, float* recv, const std::vector<size_t>& counts) override;
   std::vector<int64_t> allgather(int64_t x) override;
   void broadcast(void* data, size_t bytes, int root) override;
   void barrier() override;

@@ -22,29 +22,28 @@ cudaStream_t as_cuda(void* stream) { return static_cast<cudaStream_t>(stream); }
 std::string where(int rank, const char* file, int line) {
   char host[256] = {0};
   gethostname(host, sizeof(host) - 1);
-  return std::string(host) + " rank " + std::to_string(rank) + " (pid " + std::to_string(getpid()) + ") at " +
-         file + ":" + std::to_string(line);
+  return std::string(host) + " rank " + std::to_string(rank) + " (pid " + std::to_string(getpid()) + ") at " + file +
+         ":" + std::to_string(line);
 }
 
 }  // namespace
 
 // Throws with host, rank, file:line and NCCL's own words (ncclInProgress is not an error
 // for a non-blocking communicator: ready() waits it out).
-#define LORASUB_NCCL_CHECK(call)                                                              \
-  do {                                                                                        \
-    ncclResult_t lorasub_nccl_rc_ = (call);                                                   \
-    if (lorasub_nccl_rc_ != ncclSuccess && lorasub_nccl_rc_ != ncclInProgress)                \
-      throw std::runtime_error(where(rank(), __FILE__, __LINE__) + ": " + #call + ": " +       \
-                               ncclGetErrorString(lorasub_nccl_rc_) +                          \
-                               (comm_ ? std::string(" (") + ncclGetLastError(as_nccl(comm_)) + ")" \
-                                      : std::string()));                                      \
+#define LORASUB_NCCL_CHECK(call)                                                                                      \
+  do {                                                                                                                \
+    ncclResult_t lorasub_nccl_rc_ = (call);                                                                           \
+    if (lorasub_nccl_rc_ != ncclSuccess && lorasub_nccl_rc_ != ncclInProgress)                                        \
+      throw std::runtime_error(where(rank(), __FILE__, __LINE__) + ": " + #call + ": " +                              \
+                               ncclGetErrorString(lorasub_nccl_rc_) +                                                 \
+                               (comm_ ? std::string(" (") + ncclGetLastError(as_nccl(comm_)) + ")" : std::string())); \
   } while (0)
-#define LORASUB_CUDA_CHECK(call)                                                                     \
-  do {                                                                                               \
-    cudaError_t lorasub_cuda_rc_ = (call);                                                           \
-    if (lorasub_cuda_rc_ != cudaSuccess)                                                             \
-      throw std::runtime_error(where(rank(), __FILE__, __LINE__) + ": " + #call + ": " +              \
-                               cudaGetErrorString(lorasub_cuda_rc_));                                 \
+#define LORASUB_CUDA_CHECK(call)                                                         \
+  do {                                                                                   \
+    cudaError_t lorasub_cuda_rc_ = (call);                                               \
+    if (lorasub_cuda_rc_ != cudaSuccess)                                                 \
+      throw std::runtime_error(where(rank(), __FILE__, __LINE__) + ": " + #call + ": " + \
+                               cudaGetErrorString(lorasub_cuda_rc_));                    \
   } while (0)
 
 NcclCommunicator::NcclCommunicator(MPI_Comm mpi_comm, int device, double timeout_seconds)
@@ -72,8 +71,10 @@ NcclCommunicator::~NcclCommunicator() {
     if (std::chrono::duration<double>(Clock::now() - t0).count() > timeout_) break;
     std::this_thread::sleep_for(std::chrono::microseconds(100));
   }
-  if (state == ncclSuccess) ncclCommDestroy(as_nccl(comm_));
-  else ncclCommAbort(as_nccl(comm_));
+  if (state == ncclSuccess)
+    ncclCommDestroy(as_nccl(comm_));
+  else
+    ncclCommAbort(as_nccl(comm_));
 }
 
 void NcclCommunicator::fail(const std::string& what) {
@@ -130,8 +131,8 @@ bool NcclCommunicator::on_device(const void* ptr) const {
 }
 
 void NcclCommunicator::reduce(void* data, size_t count, int type, int op, const char* what) {
-  LORASUB_NCCL_CHECK(ncclAllReduce(data, data, count, static_cast<ncclDataType_t>(type),
-                                   static_cast<ncclRedOp_t>(op), as_nccl(comm_), as_cuda(stream_)));
+  LORASUB_NCCL_CHECK(ncclAllReduce(data, data, count, static_cast<ncclDataType_t>(type), static_cast<ncclRedOp_t>(op),
+                                   as_nccl(comm_), as_cuda(stream_)));
   ready(what);
 }
 
@@ -152,8 +153,7 @@ void NcclCommunicator::allreduce_max(int64_t* data, size_t count) {
   reduce(data, count, ncclInt64, ncclMax, "ncclAllReduce(int64, max)");
 }
 
-void NcclCommunicator::allgatherv(const float* send, size_t count, float* recv,
-                                  const std::vector<size_t>& counts) {
+void NcclCommunicator::allgatherv(const float* send, size_t count, float* recv, const std::vector<size_t>& counts) {
   if (!on_device(recv)) return control_.allgatherv(send, count, recv, counts);
   if (counts.size() != static_cast<size_t>(size()) || counts.at(static_cast<size_t>(rank())) != count)
     throw std::invalid_argument("allgatherv: counts do not match the world");
@@ -163,9 +163,8 @@ void NcclCommunicator::allgatherv(const float* send, size_t count, float* recv,
   for (int root = 0; root < size(); ++root) {
     const size_t root_count = counts[static_cast<size_t>(root)];
     if (root_count > 0)
-      LORASUB_NCCL_CHECK(ncclBroadcast(root == rank() ? static_cast<const void*>(send) : recv + offset,
-                                       recv + offset, root_count, ncclFloat32, root, as_nccl(comm_),
-                                       as_cuda(stream_)));
+      LORASUB_NCCL_CHECK(ncclBroadcast(root == rank() ? static_cast<const void*>(send) : recv + offset, recv + offset,
+                                       root_count, ncclFloat32, root, as_nccl(comm_), as_cuda(stream_)));
     offset += root_count;
   }
   LORASUB_NCCL_CHECK(ncclGroupEnd());

@@ -24,8 +24,7 @@ MpiRuntime::MpiRuntime(int* argc, char*** argv) {
   LORASUB_MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &world_.rank));
   LORASUB_MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &world_.size));
   MPI_Comm local;
-  LORASUB_MPI_CHECK(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, world_.rank,
-                                        MPI_INFO_NULL, &local));
+  LORASUB_MPI_CHECK(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, world_.rank, MPI_INFO_NULL, &local));
   LORASUB_MPI_CHECK(MPI_Comm_rank(local, &world_.local_rank));
   LORASUB_MPI_CHECK(MPI_Comm_size(local, &world_.local_size));
   MPI_Comm_free(&local);
@@ -61,9 +60,10 @@ namespace {
 
 std::unique_ptr<Communicator> make_nccl(const World& world, const DeviceSpec& device, double timeout) {
   if (!device.cuda)
-    throw ConfigError("dist.backend 'nccl' reduces GPU buffers, but rank " + std::to_string(world.rank) +
-                      " trains on the CPU: " + (device.why_not_cuda.empty() ? "train.device is cpu" : device.why_not_cuda) +
-                      " (use dist.backend mpi or auto)");
+    throw ConfigError(
+        "dist.backend 'nccl' reduces GPU buffers, but rank " + std::to_string(world.rank) +
+        " trains on the CPU: " + (device.why_not_cuda.empty() ? "train.device is cpu" : device.why_not_cuda) +
+        " (use dist.backend mpi or auto)");
 #if LORASUB_HAVE_NCCL
   std::string why;
   if (cuda_device_count(&why) == 0) throw ConfigError("dist.backend 'nccl': " + why);
@@ -83,8 +83,8 @@ std::unique_ptr<Communicator> make_communicator(const std::string& backend, cons
                                                 const DeviceSpec& device, double nccl_timeout_seconds) {
   if (backend == "local") {
     if (world.size != 1)
-      throw ConfigError("dist.backend 'local' needs exactly one rank, the job has " +
-                        std::to_string(world.size) + " (use 'auto' or 'mpi')");
+      throw ConfigError("dist.backend 'local' needs exactly one rank, the job has " + std::to_string(world.size) +
+                        " (use 'auto' or 'mpi')");
     return std::make_unique<LocalCommunicator>();
   }
   if (backend == "nccl" || (backend == "auto" && device.cuda)) return make_nccl(world, device, nccl_timeout_seconds);

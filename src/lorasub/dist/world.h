@@ -7,10 +7,10 @@
 namespace lorasub::dist {
 
 struct World {
-  int rank = 0;         // global rank
-  int size = 1;         // number of ranks
-  int local_rank = 0;   // rank among the ranks on this host
-  int local_size = 1;   // ranks on this host
+  int rank = 0;        // global rank
+  int size = 1;        // number of ranks
+  int local_rank = 0;  // rank among the ranks on this host
+  int local_size = 1;  // ranks on this host
   std::string host;
   bool is_root() const { return rank == 0; }
 };
@@ -44,7 +44,6 @@ struct DeviceSpec {
 // "local", "nccl". nccl_timeout_seconds: see NcclCommunicator. Throws ConfigError for a
 // backend that cannot serve this world or device, naming the cause.
 std::unique_ptr<Communicator> make_communicator(const std::string& backend, const World& world,
-                                                const DeviceSpec& device = {},
-                                                double nccl_timeout_seconds = 600);
+                                                const DeviceSpec& device = {}, double nccl_timeout_seconds = 600);
 
 }  // namespace lorasub::dist

@@ -17,9 +17,7 @@ namespace {
 
 }  // namespace
 
-std::string tmp_path_for(const std::string& path) {
-  return path + ".tmp-" + std::to_string(::getpid());
-}
+std::string tmp_path_for(const std::string& path) { return path + ".tmp-" + std::to_string(::getpid()); }
 
 std::string parent_dir(const std::string& path) {
   const size_t slash = path.find_last_of('/');

@@ -31,8 +31,8 @@ bool crc_from(int fd, uint64_t from, uint64_t size, uint32_t* out) {
   std::vector<unsigned char> buf(1 << 20);
   uLong crc = crc32(0L, Z_NULL, 0);
   for (uint64_t at = from; at < size;) {
-    const ssize_t n = ::pread(fd, buf.data(), static_cast<size_t>(std::min<uint64_t>(buf.size(), size - at)),
-                              static_cast<off_t>(at));
+    const ssize_t n =
+        ::pread(fd, buf.data(), static_cast<size_t>(std::min<uint64_t>(buf.size(), size - at)), static_cast<off_t>(at));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return false;
     crc = crc32(crc, buf.data(), static_cast<uInt>(n));
@@ -75,14 +75,16 @@ void verify_seal(const std::string& path, const std::string& what) {
     const bool hdf5 = (n >= 8 && std::memcmp(block, "\x89HDF\r\n\x1a\n", 8) == 0) ||
                       (::pread(f.fd, sig, 8, kSealBytes) == 8 && std::memcmp(sig, "\x89HDF\r\n\x1a\n", 8) == 0);
     if (hdf5)
-      throw FormatError("'" + path + "': an HDF5 file without lorasub's seal (written by another program or a "
+      throw FormatError("'" + path +
+                        "': an HDF5 file without lorasub's seal (written by another program or a "
                         "lorasub before format 3); it cannot be checked safely, so it is not read");
     throw FormatError("'" + path + "': not a " + what + " (no seal" +
                       (n < static_cast<ssize_t>(kSealBytes) ? ", truncated?" : "") + ")");
   }
   uint64_t bytes = 0;
   unsigned int crc = 0;
-  if (std::sscanf(block + sizeof(kMagic) - 1, "bytes %" SCNu64 "\ncrc32 %8x\n", &bytes, &crc) != 2) bad("unreadable seal");
+  if (std::sscanf(block + sizeof(kMagic) - 1, "bytes %" SCNu64 "\ncrc32 %8x\n", &bytes, &crc) != 2)
+    bad("unreadable seal");
   const uint64_t size = static_cast<uint64_t>(st.st_size);
   if (size != bytes)
     bad("the file has " + std::to_string(size) + " bytes, its seal says " + std::to_string(bytes) +

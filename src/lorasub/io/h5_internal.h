@@ -23,8 +23,7 @@ void silence_hdf5_errors();
 std::string take_error_stack();
 // Throws std::runtime_error (or FormatError when `format_error`) with the call, file:line,
 // the path and the HDF5 error stack.
-[[noreturn]] void throw_h5(const char* call, const char* file, int line, const std::string& path,
-                           bool format_error);
+[[noreturn]] void throw_h5(const char* call, const char* file, int line, const std::string& path, bool format_error);
 
 template <class T>
 T h5_check(T result, const char* call, const char* file, int line, const std::string& path, bool format_error) {
@@ -35,8 +34,7 @@ T h5_check(T result, const char* call, const char* file, int line, const std::st
 // Writing: an HDF5 failure is an I/O failure (std::runtime_error).
 #define LORASUB_H5(call, path) ::lorasub::io::detail::h5_check((call), #call, __FILE__, __LINE__, (path), false)
 // Reading: an HDF5 failure means the file is malformed (FormatError).
-#define LORASUB_H5_READ(call, path) \
-  ::lorasub::io::detail::h5_check((call), #call, __FILE__, __LINE__, (path), true)
+#define LORASUB_H5_READ(call, path) ::lorasub::io::detail::h5_check((call), #call, __FILE__, __LINE__, (path), true)
 
 // Owns one HDF5 id and closes it with the matching H5?close.
 class Handle {

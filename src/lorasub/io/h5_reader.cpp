@@ -22,8 +22,7 @@ herr_t collect_link(hid_t, const char* name, const H5L_info_t*, void* out) {
 }
 
 // Reads a scalar string (fixed or variable length) through `read(mem_type, buffer)`.
-std::string read_string_value(hid_t stored, const std::function<herr_t(hid_t, void*)>& read,
-                              const std::string& path) {
+std::string read_string_value(hid_t stored, const std::function<herr_t(hid_t, void*)>& read, const std::string& path) {
   if (H5Tis_variable_str(stored) > 0) {
     Handle mem = detail::string_type(0, path);
     char* text = nullptr;
@@ -61,7 +60,6 @@ H5Reader::~H5Reader() {
 H5Reader::H5Reader(H5Reader&& other) noexcept
     : path_(std::move(other.path_)), file_(std::exchange(other.file_, -1)), file_bytes_(other.file_bytes_) {}
 
-
 bool H5Reader::has(const std::string& name) const {
   std::lock_guard<std::recursive_mutex> hdf5_lock(detail::hdf5_mutex());
   return detail::object_exists(file_, name);
@@ -93,7 +91,6 @@ size_t H5Reader::checked_bytes(int64_t dset, size_t elem_size, const std::string
                       " bytes");
   return static_cast<size_t>(bytes);
 }
-
 
 std::vector<int64_t> H5Reader::shape(const std::string& name) const {
   std::lock_guard<std::recursive_mutex> hdf5_lock(detail::hdf5_mutex());
@@ -144,8 +141,7 @@ std::string H5Reader::read_string(const std::string& name) const {
   }
   const hid_t id = dset.get();
   return read_string_value(
-      stored.get(), [id](hid_t mem, void* buf) { return H5Dread(id, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf); },
-      path_);
+      stored.get(), [id](hid_t mem, void* buf) { return H5Dread(id, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf); }, path_);
 }
 
 bool H5Reader::has_attr(const std::string& object, const std::string& key) const {
@@ -165,8 +161,8 @@ hid_t H5Reader::open_attr(const std::string& object, const std::string& key) con
 namespace {
 
 // The attribute's stored type, checked against the accepted classes.
-Handle attr_type(hid_t attr, std::initializer_list<H5T_class_t> accepted, const char* wanted,
-                 const std::string& where, const std::string& path) {
+Handle attr_type(hid_t attr, std::initializer_list<H5T_class_t> accepted, const char* wanted, const std::string& where,
+                 const std::string& path) {
   Handle type(LORASUB_H5_READ(H5Aget_type(attr), path), H5Tclose);
   const H5T_class_t cls = H5Tget_class(type.get());
   for (H5T_class_t ok : accepted) {
@@ -183,7 +179,8 @@ std::string H5Reader::attr_string(const std::string& object, const std::string& 
   Handle attr(open_attr(object, key), H5Aclose);
   Handle type = attr_type(attr.get(), {H5T_STRING}, "a string", "'" + key + "' on '" + object + "'", path_);
   const hid_t id = attr.get();
-  return read_string_value(type.get(), [id](hid_t mem, void* buf) { return H5Aread(id, mem, buf); }, path_);
+  return read_string_value(
+      type.get(), [id](hid_t mem, void* buf) { return H5Aread(id, mem, buf); }, path_);
 }
 
 int64_t H5Reader::attr_int(const std::string& object, const std::string& key) const {

@@ -97,11 +97,16 @@ std::string type_name(hid_t type) {
       return (H5Tget_sign(type) == H5T_SGN_NONE ? "uint" : "int") + std::to_string(8 * size);
     case H5T_STRING:
       return H5Tis_variable_str(type) > 0 ? "variable-length string" : "string";
-    case H5T_COMPOUND: return "compound";
-    case H5T_ENUM: return "enum";
-    case H5T_ARRAY: return "array";
-    case H5T_VLEN: return "variable-length sequence";
-    default: return "type of class " + std::to_string(static_cast<int>(H5Tget_class(type)));
+    case H5T_COMPOUND:
+      return "compound";
+    case H5T_ENUM:
+      return "enum";
+    case H5T_ARRAY:
+      return "array";
+    case H5T_VLEN:
+      return "variable-length sequence";
+    default:
+      return "type of class " + std::to_string(static_cast<int>(H5Tget_class(type)));
   }
 }
 
@@ -164,8 +169,8 @@ void H5Writer::check_open() const {
   if (file_ < 0) throw std::logic_error("'" + path_ + "': H5Writer used after commit");
 }
 
-void H5Writer::write_raw(const std::string& name, const std::vector<int64_t>& shape, hid_t file_type,
-                         hid_t mem_type, const void* data, size_t elem_size) {
+void H5Writer::write_raw(const std::string& name, const std::vector<int64_t>& shape, hid_t file_type, hid_t mem_type,
+                         const void* data, size_t elem_size) {
   check_open();
   if (std::any_of(shape.begin(), shape.end(), [](int64_t d) { return d < 0; })) {
     throw std::invalid_argument("'" + path_ + "': dataset '" + name + "' has a negative dimension");
@@ -179,16 +184,15 @@ void H5Writer::write_raw(const std::string& name, const std::vector<int64_t>& sh
   Handle dcpl(LORASUB_H5(H5Pcreate(H5P_DATASET_CREATE), tmp_), H5Pclose);
   // Contiguous: the raw bytes lie in one run at H5Dget_offset, checksummed as a whole.
   LORASUB_H5(H5Pset_layout(dcpl.get(), H5D_CONTIGUOUS), tmp_);
-  Handle dset(LORASUB_H5(H5Dcreate2(file_, name.c_str(), file_type, space.get(), lcpl.get(), dcpl.get(),
-                                    H5P_DEFAULT), tmp_),
-              H5Dclose);
+  Handle dset(
+      LORASUB_H5(H5Dcreate2(file_, name.c_str(), file_type, space.get(), lcpl.get(), dcpl.get(), H5P_DEFAULT), tmp_),
+      H5Dclose);
   const size_t bytes = static_cast<size_t>(numel(shape)) * elem_size;
   if (bytes > 0) LORASUB_H5(H5Dwrite(dset.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), tmp_);
 
   const uint32_t crc = detail::crc32_bytes(data, bytes);
   Handle scalar = detail::make_space(nullptr, 0, tmp_);
-  Handle attr(LORASUB_H5(H5Acreate2(dset.get(), "crc32", H5T_STD_U32LE, scalar.get(), H5P_DEFAULT, H5P_DEFAULT),
-                         tmp_),
+  Handle attr(LORASUB_H5(H5Acreate2(dset.get(), "crc32", H5T_STD_U32LE, scalar.get(), H5P_DEFAULT, H5P_DEFAULT), tmp_),
               H5Aclose);
   LORASUB_H5(H5Awrite(attr.get(), H5T_NATIVE_UINT32, &crc), tmp_);
 }
@@ -227,8 +231,7 @@ void H5Writer::write_attr(const std::string& object, const std::string& key, hid
   Handle obj(LORASUB_H5(H5Oopen(file_, object.c_str(), H5P_DEFAULT), tmp_), H5Oclose);
   if (LORASUB_H5(H5Aexists(obj.get(), key.c_str()), tmp_) > 0) LORASUB_H5(H5Adelete(obj.get(), key.c_str()), tmp_);
   Handle scalar = detail::make_space(nullptr, 0, tmp_);
-  Handle attr(LORASUB_H5(H5Acreate2(obj.get(), key.c_str(), file_type, scalar.get(), H5P_DEFAULT, H5P_DEFAULT),
-                         tmp_),
+  Handle attr(LORASUB_H5(H5Acreate2(obj.get(), key.c_str(), file_type, scalar.get(), H5P_DEFAULT, H5P_DEFAULT), tmp_),
               H5Aclose);
   LORASUB_H5(H5Awrite(attr.get(), mem_type, value), tmp_);
 }

@@ -30,8 +30,8 @@ class H5Writer {
   template <class T>
   void write(const std::string& name, const std::vector<int64_t>& shape, const std::vector<T>& data) {
     if (static_cast<int64_t>(data.size()) != numel(shape)) {
-      throw std::invalid_argument("'" + path_ + "': dataset '" + name + "' has " +
-                                  std::to_string(data.size()) + " values for its shape");
+      throw std::invalid_argument("'" + path_ + "': dataset '" + name + "' has " + std::to_string(data.size()) +
+                                  " values for its shape");
     }
     write(name, shape, data.data());
   }
@@ -58,10 +58,10 @@ class H5Writer {
 
  private:
   static int64_t numel(const std::vector<int64_t>& shape);
-  void write_raw(const std::string& name, const std::vector<int64_t>& shape, int64_t file_type,
-                 int64_t mem_type, const void* data, size_t elem_size);
-  void write_attr(const std::string& object, const std::string& key, int64_t file_type,
-                  int64_t mem_type, const void* value);
+  void write_raw(const std::string& name, const std::vector<int64_t>& shape, int64_t file_type, int64_t mem_type,
+                 const void* data, size_t elem_size);
+  void write_attr(const std::string& object, const std::string& key, int64_t file_type, int64_t mem_type,
+                  const void* value);
   void check_open() const;
 
   std::string path_;
@@ -108,7 +108,7 @@ class H5Reader {
   int64_t open_attr(const std::string& object, const std::string& key) const;
 
   std::string path_;
-  int64_t file_ = -1;  // hid_t
+  int64_t file_ = -1;       // hid_t
   int64_t file_bytes_ = 0;  // no dataset can hold more (every allocation is checked against it)
   // Bytes of dataset `dset` in elements of `elem_size`, refused (FormatError) when they
   // overflow or exceed the file: what a dataset declares is never allocated blindly.

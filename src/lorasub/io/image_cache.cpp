@@ -61,20 +61,22 @@ ImageCacheWriter::~ImageCacheWriter() {
   std::remove(impl_->tmp.c_str());
 }
 
-void ImageCacheWriter::add(const std::string& split, const uint8_t* hwc, int64_t h, int64_t w, int64_t c,
-                           int64_t label, const std::string& source_path) {
+void ImageCacheWriter::add(const std::string& split, const uint8_t* hwc, int64_t h, int64_t w, int64_t c, int64_t label,
+                           const std::string& source_path) {
   std::lock_guard<std::recursive_mutex> lock(h5_mutex());
   const std::string& p = impl_->tmp;
   auto it = impl_->splits.find(split);
   if (it == impl_->splits.end()) {
-    Handle group(LORASUB_H5(H5Gcreate2(impl_->file, split.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), p), H5Gclose);
+    Handle group(LORASUB_H5(H5Gcreate2(impl_->file, split.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), p),
+                 H5Gclose);
     const hsize_t dims = 0, maxdims = H5S_UNLIMITED;
     Handle space(LORASUB_H5(H5Screate_simple(1, &dims, &maxdims), p), H5Sclose);
     Handle dcpl(LORASUB_H5(H5Pcreate(H5P_DATASET_CREATE), p), H5Pclose);
     LORASUB_H5(H5Pset_chunk(dcpl.get(), 1, &kChunk), p);
     it = impl_->splits.emplace(split, Impl::Split{}).first;
-    it->second.pixels.emplace(LORASUB_H5(H5Dcreate2(impl_->file, (split + "/pixels").c_str(), H5T_STD_U8LE,
-                                                    space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT), p),
+    it->second.pixels.emplace(LORASUB_H5(H5Dcreate2(impl_->file, (split + "/pixels").c_str(), H5T_STD_U8LE, space.get(),
+                                                    H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
+                                         p),
                               H5Dclose);
   }
   Impl::Split& s = it->second;
@@ -100,20 +102,24 @@ void ImageCacheWriter::commit() {
     auto write_i64 = [&](const std::string& name, const std::vector<int64_t>& v, int rank, hsize_t cols) {
       hsize_t dims[2] = {cols > 1 ? v.size() / cols : v.size(), cols};
       Handle space(LORASUB_H5(H5Screate_simple(rank, dims, nullptr), p), H5Sclose);
-      Handle d(LORASUB_H5(H5Dcreate2(impl_->file, name.c_str(), H5T_STD_I64LE, space.get(), H5P_DEFAULT,
-                                     H5P_DEFAULT, H5P_DEFAULT), p), H5Dclose);
+      Handle d(LORASUB_H5(H5Dcreate2(impl_->file, name.c_str(), H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT,
+                                     H5P_DEFAULT),
+                          p),
+               H5Dclose);
       if (!v.empty()) LORASUB_H5(H5Dwrite(d.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()), p);
     };
     auto attr = [&](const char* key, const std::string& value) {
       Handle type = detail::string_type(0, p);
       Handle space(LORASUB_H5(H5Screate(H5S_SCALAR), p), H5Sclose);
-      Handle a(LORASUB_H5(H5Acreate2(impl_->file, key, type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT), p), H5Aclose);
+      Handle a(LORASUB_H5(H5Acreate2(impl_->file, key, type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT), p),
+               H5Aclose);
       const char* s = value.c_str();
       LORASUB_H5(H5Awrite(a.get(), type.get(), &s), p);
     };
     auto attr_i = [&](const char* key, int64_t value) {
       Handle space(LORASUB_H5(H5Screate(H5S_SCALAR), p), H5Sclose);
-      Handle a(LORASUB_H5(H5Acreate2(impl_->file, key, H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT), p), H5Aclose);
+      Handle a(LORASUB_H5(H5Acreate2(impl_->file, key, H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT), p),
+               H5Aclose);
       LORASUB_H5(H5Awrite(a.get(), H5T_NATIVE_INT64, &value), p);
     };
     for (auto& [name, s] : impl_->splits) {
@@ -124,7 +130,9 @@ void ImageCacheWriter::commit() {
       Handle type = detail::string_type(0, p);
       Handle space(LORASUB_H5(H5Screate(H5S_SCALAR), p), H5Sclose);
       Handle d(LORASUB_H5(H5Dcreate2(impl_->file, (name + "/paths").c_str(), type.get(), space.get(), H5P_DEFAULT,
-                                     H5P_DEFAULT, H5P_DEFAULT), p), H5Dclose);
+                                     H5P_DEFAULT, H5P_DEFAULT),
+                          p),
+               H5Dclose);
       const char* text = s.paths.c_str();
       LORASUB_H5(H5Dwrite(d.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, &text), p);
       s.pixels.reset();
@@ -170,8 +178,9 @@ ImageCacheReader::ImageCacheReader(const std::string& path) : impl_(new Impl) {
     if (!r.has_attr("/", "format") || r.attr_string("/", "format") != kFormat)
       throw FormatError("'" + path + "': not a lorasub image cache (written by `lorasub prepare`)");
     if (r.attr_int("/", "format_version") != kVersion)
-      throw FormatError("'" + path + "': image cache format version " + std::to_string(r.attr_int("/", "format_version")) +
-                        ", this lorasub reads " + std::to_string(kVersion) + " (run `lorasub prepare` again)");
+      throw FormatError("'" + path + "': image cache format version " +
+                        std::to_string(r.attr_int("/", "format_version")) + ", this lorasub reads " +
+                        std::to_string(kVersion) + " (run `lorasub prepare` again)");
     impl_->meta = {r.attr_string("/", "dataset"), r.attr_string("/", "root"), r.attr_int("/", "short_side")};
     for (const std::string& name : r.list("/")) {
       Impl::Split s;
@@ -224,8 +233,8 @@ void ImageCacheReader::read(const std::string& split, int64_t i, uint8_t* dst) c
     LORASUB_H5_READ(H5Dread(s.pixels->get(), H5T_NATIVE_UINT8, mspace.get(), fspace.get(), H5P_DEFAULT, dst), p);
   }
   if (static_cast<int64_t>(detail::crc32_bytes(dst, n)) != s.crc[static_cast<size_t>(i)])
-    throw FormatError("'" + impl_->path + "': checksum mismatch for image " + std::to_string(i) + " of split '" + split +
-                      "' (" + s.paths[static_cast<size_t>(i)] + "); run `lorasub prepare` again");
+    throw FormatError("'" + impl_->path + "': checksum mismatch for image " + std::to_string(i) + " of split '" +
+                      split + "' (" + s.paths[static_cast<size_t>(i)] + "); run `lorasub prepare` again");
 }
 
 }  // namespace lorasub::io

@@ -12,9 +12,8 @@ std::string accuracy_matrix_csv(const std::vector<std::vector<double>>& r) {
   csv += "\n";
   for (size_t i = 0; i < tasks; ++i) {
     if (r[i].size() < i + 1 || r[i].size() > tasks) {
-      throw std::invalid_argument("accuracy matrix row " + std::to_string(i) + " has " +
-                                  std::to_string(r[i].size()) + " values, expected " + std::to_string(i + 1) +
-                                  ".." + std::to_string(tasks));
+      throw std::invalid_argument("accuracy matrix row " + std::to_string(i) + " has " + std::to_string(r[i].size()) +
+                                  " values, expected " + std::to_string(i + 1) + ".." + std::to_string(tasks));
     }
     csv += std::to_string(i);
     for (size_t j = 0; j < tasks; ++j) {

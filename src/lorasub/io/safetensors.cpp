@@ -114,8 +114,10 @@ void convert(const std::string& dtype, const unsigned char* src, size_t n, float
 std::string read_all(const std::string& path) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec))  // ifstream opens a directory and fails on read
-    throw FormatError("'" + path + "' is a directory, not a safetensors file (model.weights names the file, "
-                      "e.g. '" + path + "/model.safetensors')");
+    throw FormatError("'" + path +
+                      "' is a directory, not a safetensors file (model.weights names the file, "
+                      "e.g. '" +
+                      path + "/model.safetensors')");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw FormatError("'" + path + "': cannot open: " + std::strerror(errno));
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -128,8 +130,7 @@ json parse_header(const std::string& bytes, uint64_t& n, const Fail& fail) {
   std::memcpy(&n, bytes.data(), 8);
   if (n > kMaxHeaderBytes) fail("header length " + std::to_string(n) + " exceeds the 100 MB limit");
   if (n > bytes.size() - 8) {
-    fail("header length " + std::to_string(n) + " larger than the file (" +
-         std::to_string(bytes.size()) + " bytes)");
+    fail("header length " + std::to_string(n) + " larger than the file (" + std::to_string(bytes.size()) + " bytes)");
   }
   json header = json::parse(bytes.begin() + 8, bytes.begin() + 8 + static_cast<int64_t>(n), nullptr,
                             /*allow_exceptions=*/false);
@@ -178,8 +179,8 @@ Entry parse_entry(const std::string& name, const json& v, uint64_t buffer_size, 
     expected *= static_cast<uint64_t>(d);
   }
   if (e.end - e.begin != expected) {
-    fail(range + " hold " + std::to_string(e.end - e.begin) + " bytes but shape " + shape_str(e.tensor.shape) +
-         " of " + e.tensor.dtype + " needs " + std::to_string(expected));
+    fail(range + " hold " + std::to_string(e.end - e.begin) + " bytes but shape " + shape_str(e.tensor.shape) + " of " +
+         e.tensor.dtype + " needs " + std::to_string(expected));
   }
   return e;
 }
@@ -263,8 +264,7 @@ const TensorData& SafeTensorsFile::at(const std::string& name) const& {
     }
     names += (names.empty() ? "" : ", ") + key;
   }
-  throw FormatError("'" + path_ + "': no tensor '" + name + "' (available: " +
-                    (names.empty() ? "none" : names) + ")");
+  throw FormatError("'" + path_ + "': no tensor '" + name + "' (available: " + (names.empty() ? "none" : names) + ")");
 }
 
 TensorData SafeTensorsFile::at(const std::string& name) && {

@@ -12,9 +12,9 @@
 namespace lorasub::io {
 
 struct TensorData {
-  std::string dtype = "F32";    // dtype as stored in the file (values are float32 anyway)
-  std::vector<int64_t> shape;   // [] is a 0-d scalar holding one value
-  std::vector<float> values;    // row-major, prod(shape) elements
+  std::string dtype = "F32";   // dtype as stored in the file (values are float32 anyway)
+  std::vector<int64_t> shape;  // [] is a 0-d scalar holding one value
+  std::vector<float> values;   // row-major, prod(shape) elements
 
   int64_t numel() const;
 };

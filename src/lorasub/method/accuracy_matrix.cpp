@@ -10,8 +10,8 @@ double round2(double x) { return std::round(x * 100.0) / 100.0; }
 
 void AccuracyMatrix::add_row(std::vector<double> per_task, double overall) {
   if (per_task.size() != r_.size() + 1)
-    throw std::invalid_argument("AccuracyMatrix: row " + std::to_string(r_.size()) +
-                                " needs " + std::to_string(r_.size() + 1) + " entries");
+    throw std::invalid_argument("AccuracyMatrix: row " + std::to_string(r_.size()) + " needs " +
+                                std::to_string(r_.size() + 1) + " entries");
   r_.push_back(std::move(per_task));
   a_.push_back(overall);
 }

@@ -23,7 +23,7 @@ DrsProjector make_projector(const at::Tensor& cov, double energy) {
   // On the host whatever the device: LAPACK's eigh in float64 gives every rank and every
   // device the same k, and the eigenvalues are read on the host.
   at::Tensor c = cov.to(at::TensorOptions(at::kDouble).device(at::kCPU));
-  c = (c + c.transpose(0, 1)) * 0.5;  // exact symmetry for eigh
+  c = (c + c.transpose(0, 1)) * 0.5;       // exact symmetry for eigh
   auto [vals, vecs] = at::linalg_eigh(c);  // ascending
   vals = vals.flip({0}).contiguous();
   vecs = vecs.flip({1});

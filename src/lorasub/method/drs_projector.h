@@ -11,8 +11,8 @@
 namespace lorasub::method {
 
 struct DrsProjector {
-  at::Tensor p;          // d x d float32
-  int64_t kept = 0;      // k
+  at::Tensor p;      // d x d float32
+  int64_t kept = 0;  // k
 };
 
 // cov: d x d symmetric PSD, on any device. The eigen-decomposition runs on the host in

@@ -38,7 +38,10 @@ Head init_head(int64_t classes, int64_t d, uint64_t seed, int64_t task, at::Devi
 
 double EvalResult::overall() const {
   int64_t c = 0, t = 0;
-  for (size_t i = 0; i < total.size(); ++i) { c += correct[i]; t += total[i]; }
+  for (size_t i = 0; i < total.size(); ++i) {
+    c += correct[i];
+    t += total[i];
+  }
   return t > 0 ? 100.0 * static_cast<double>(c) / static_cast<double>(t) : 0.0;
 }
 
@@ -54,16 +57,18 @@ std::vector<double> percent(const std::vector<int64_t>& correct, const std::vect
 std::vector<double> EvalResult::per_task() const { return percent(correct, total); }
 std::vector<double> EvalResult::alt_per_task() const { return percent(alt_correct, total); }
 
-Learner::Learner(const model::Vit& vit, const Config& cfg, const data::TaskPlan& plan,
-                 dist::Communicator& comm)
-    : vit_(vit), cfg_(cfg), plan_(plan), comm_(comm), device_(vit.device()),
-      bf16_(cfg.train.precision == "bf16"), bank_(vit, cfg.method.rank),
+Learner::Learner(const model::Vit& vit, const Config& cfg, const data::TaskPlan& plan, dist::Communicator& comm)
+    : vit_(vit),
+      cfg_(cfg),
+      plan_(plan),
+      comm_(comm),
+      device_(vit.device()),
+      bf16_(cfg.train.precision == "bf16"),
+      bank_(vit, cfg.method.rank),
       prototypes_(at::zeros({plan.num_classes(), vit.shape().dim}, on_device(at::kFloat))),
       proto_counts_(static_cast<size_t>(plan.num_classes()), 0) {}
 
-at::TensorOptions Learner::on_device(at::ScalarType type) const {
-  return at::TensorOptions(type).device(device_);
-}
+at::TensorOptions Learner::on_device(at::ScalarType type) const { return at::TensorOptions(type).device(device_); }
 
 bool Learner::projects() const { return cfg_.drs.project; }
 double Learner::atl_weight() const { return cfg_.loss.atl_weight; }
@@ -158,8 +163,8 @@ at::Tensor Learner::old_prototypes_normalized() const {
 // all-gathered, each rank differentiates the loss of its own anchors w.r.t. every
 // feature, and the per-feature gradients are summed across ranks. Every rank's share of
 // the global batch follows from the sampler's shard rule, so no sizes are exchanged.
-at::Tensor Learner::atl_feature_grad(const at::Tensor& feats, const at::Tensor& labels,
-                                     int64_t global_batch, at::Tensor* atl_sum_local) {
+at::Tensor Learner::atl_feature_grad(const at::Tensor& feats, const at::Tensor& labels, int64_t global_batch,
+                                     at::Tensor* atl_sum_local) {
   const int64_t d = vit_.shape().dim, n = feats.size(0);
   std::vector<int64_t> counts;
   int64_t offset = 0;
@@ -174,8 +179,8 @@ at::Tensor Learner::atl_feature_grad(const at::Tensor& feats, const at::Tensor& 
   at::Tensor gathered = allgather_rows(comm_, feats.detach().contiguous(), counts);
   at::Tensor lab_all = allgather_rows(comm_, labels.to(at::kFloat).contiguous(), counts).to(at::kLong);
   gathered.requires_grad_(true);
-  at::Tensor atl = triplet_loss_sum(gathered, lab_all, old_prototypes_normalized(), cfg_.loss.margin, offset,
-                                    offset + n);
+  at::Tensor atl =
+      triplet_loss_sum(gathered, lab_all, old_prototypes_normalized(), cfg_.loss.margin, offset, offset + n);
   *atl_sum_local = atl.detach();
   at::Tensor g = at::zeros({global_batch, d}, on_device(at::kFloat));
   if (n > 0) {
@@ -195,8 +200,8 @@ StepResult Learner::train_step(const data::Batch& local, int64_t global_batch, b
   at::Tensor labels = batch_labels(local);
   at::Tensor loss, ce_sum, atl_sum;
   if (local.n > 0) {
-    at::Tensor ce = at::cross_entropy_loss(at::linear(feats, head.weight, head.bias), labels - known,
-                                           {}, at::Reduction::Sum);
+    at::Tensor ce =
+        at::cross_entropy_loss(at::linear(feats, head.weight, head.bias), labels - known, {}, at::Reduction::Sum);
     ce_sum = ce.detach();
     loss = ce / static_cast<double>(global_batch);
   }
@@ -208,9 +213,9 @@ StepResult Learner::train_step(const data::Batch& local, int64_t global_batch, b
   const at::Tensor stop = at::full({1}, stop_request ? 1.0f : 0.0f, at::kFloat);
   std::vector<float> sums = sync_->allreduce(comm_, {stop, ce_sum, atl_sum});
   if (!sync_->finite()) {
-    throw NonFiniteError("non-finite loss or gradient in task " + std::to_string(task_) +
-                         " (CE sum " + std::to_string(sums[kSlotCeSum]) + ", ATL sum " +
-                         std::to_string(sums[kSlotAtlSum]) + "); the optimizer step was not taken");
+    throw NonFiniteError("non-finite loss or gradient in task " + std::to_string(task_) + " (CE sum " +
+                         std::to_string(sums[kSlotCeSum]) + ", ATL sum " + std::to_string(sums[kSlotAtlSum]) +
+                         "); the optimizer step was not taken");
   }
   adam_->step(lrs_);
   StepResult r;
@@ -309,14 +314,15 @@ EvalResult Learner::evaluate(const BatchSource& batches, const EvalOptions& opti
     allreduce_sum(comm_, sums);
     comm_.allreduce_sum(class_counts.data(), class_counts.size());
     for (int64_t c = 0; c < seen; ++c)
-      if (class_counts[static_cast<size_t>(c)] > 0) sums[c].div_(static_cast<double>(class_counts[static_cast<size_t>(c)]));
+      if (class_counts[static_cast<size_t>(c)] > 0)
+        sums[c].div_(static_cast<double>(class_counts[static_cast<size_t>(c)]));
     r.class_means = sums.to(at::kFloat);
   }
   return r;
 }
 
-std::unique_ptr<Learner> make_learner(const model::Vit& vit, const Config& cfg,
-                                      const data::TaskPlan& plan, dist::Communicator& comm) {
+std::unique_ptr<Learner> make_learner(const model::Vit& vit, const Config& cfg, const data::TaskPlan& plan,
+                                      dist::Communicator& comm) {
   if (cfg.method.name == "seq-lora") return std::make_unique<SeqLoraLearner>(vit, cfg, plan, comm);
   if (cfg.method.name == "ncm") return std::make_unique<NcmLearner>(vit, cfg, plan, comm);
   return std::make_unique<Learner>(vit, cfg, plan, comm);

@@ -31,25 +31,25 @@ struct Head {
 };
 
 struct StepResult {
-  double ce = 0.0;    // mean CE over the global batch
-  double atl = 0.0;   // mean ATL over the global batch (before lambda)
-  double loss = 0.0;  // ce + lambda * atl
-  bool stop = false;  // some rank asked to stop (control slot)
+  double ce = 0.0;                 // mean CE over the global batch
+  double atl = 0.0;                // mean ATL over the global batch (before lambda)
+  double loss = 0.0;               // ce + lambda * atl
+  bool stop = false;               // some rank asked to stop (control slot)
   double allreduce_seconds = 0.0;  // wall time of the step's fused gradient all-reduce
 };
 
 // Everything the learner's next step depends on (a checkpoint's learner part).
 struct LearnerState {
-  int64_t task = -1;                            // the task in progress or just finished
-  bool trained = false;                         // end_training() done for `task`
-  std::vector<model::TaskAdapters> adapters;    // tasks 0..task
-  std::vector<Head> heads;                      // tasks 0..task
-  at::Tensor prototypes;                        // all classes of the plan x d (unset rows 0)
-  std::vector<int64_t> proto_counts;            // per class, 0 = not yet
-  std::vector<at::Tensor> projectors;           // per block for `task`; empty = none
-  std::vector<int64_t> kept_dims;               // per block for `task`
-  int64_t adam_steps = 0;                       // optimizer of `task`
-  std::vector<at::Tensor> adam_m, adam_v;       // in optimizer order (A_k,B_k,A_v,B_v per block, head w, b)
+  int64_t task = -1;                          // the task in progress or just finished
+  bool trained = false;                       // end_training() done for `task`
+  std::vector<model::TaskAdapters> adapters;  // tasks 0..task
+  std::vector<Head> heads;                    // tasks 0..task
+  at::Tensor prototypes;                      // all classes of the plan x d (unset rows 0)
+  std::vector<int64_t> proto_counts;          // per class, 0 = not yet
+  std::vector<at::Tensor> projectors;         // per block for `task`; empty = none
+  std::vector<int64_t> kept_dims;             // per block for `task`
+  int64_t adam_steps = 0;                     // optimizer of `task`
+  std::vector<at::Tensor> adam_m, adam_v;     // in optimizer order (A_k,B_k,A_v,B_v per block, head w, b)
 };
 
 // What evaluate() measures besides the learner's own NCM accuracy (feature drift).
@@ -59,18 +59,17 @@ struct EvalOptions {
 };
 
 struct EvalResult {
-  std::vector<int64_t> correct, total;  // per task seen so far
-  std::vector<int64_t> alt_correct;     // per task, against EvalOptions::alt_prototypes
-  at::Tensor class_means;               // seen x d float32 (unnormalised test features)
-  double overall() const;               // % over all seen test images
-  std::vector<double> per_task() const; // % per task
+  std::vector<int64_t> correct, total;   // per task seen so far
+  std::vector<int64_t> alt_correct;      // per task, against EvalOptions::alt_prototypes
+  at::Tensor class_means;                // seen x d float32 (unnormalised test features)
+  double overall() const;                // % over all seen test images
+  std::vector<double> per_task() const;  // % per task
   std::vector<double> alt_per_task() const;
 };
 
 class Learner {
  public:
-  Learner(const model::Vit& vit, const Config& cfg, const data::TaskPlan& plan,
-          dist::Communicator& comm);
+  Learner(const model::Vit& vit, const Config& cfg, const data::TaskPlan& plan, dist::Communicator& comm);
   virtual ~Learner() = default;
 
   // Adds task t's adapters and head, runs the covariance pass (t >= 1, when the learner
@@ -102,7 +101,7 @@ class Learner {
   void restore(const LearnerState& s);
   const model::LoraBank& bank() const { return bank_; }
   const std::vector<Head>& heads() const { return heads_; }
-  const at::Tensor& prototypes() const { return prototypes_; }      // C x d
+  const at::Tensor& prototypes() const { return prototypes_; }  // C x d
   const std::vector<int64_t>& proto_counts() const { return proto_counts_; }
   const std::vector<int64_t>& kept_dims() const { return kept_dims_; }  // per block
   size_t allreduce_bytes() const { return sync_ ? sync_->bytes() : 0; }
@@ -114,8 +113,8 @@ class Learner {
  private:
   void covariance_pass(const BatchSource& batches);
   void build_optimizer();
-  at::Tensor atl_feature_grad(const at::Tensor& feats, const at::Tensor& labels,
-                              int64_t global_batch, at::Tensor* atl_sum_local);
+  at::Tensor atl_feature_grad(const at::Tensor& feats, const at::Tensor& labels, int64_t global_batch,
+                              at::Tensor* atl_sum_local);
   at::Tensor old_prototypes_normalized() const;
   at::Tensor batch_images(const data::Batch& b) const;
   at::Tensor batch_labels(const data::Batch& b) const;
@@ -166,7 +165,7 @@ class NcmLearner final : public Learner {
   double atl_weight() const override { return 0.0; }
 };
 
-std::unique_ptr<Learner> make_learner(const model::Vit& vit, const Config& cfg,
-                                      const data::TaskPlan& plan, dist::Communicator& comm);
+std::unique_ptr<Learner> make_learner(const model::Vit& vit, const Config& cfg, const data::TaskPlan& plan,
+                                      dist::Communicator& comm);
 
 }  // namespace lorasub::method

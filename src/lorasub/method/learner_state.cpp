@@ -56,8 +56,8 @@ void Learner::restore(const LearnerState& s) {
   // The model's shape cannot change under a checkpoint (not even with --allow-config-change).
   const auto& a0 = s.adapters.front().blocks;
   if (static_cast<int64_t>(a0.size()) != shape.depth || static_cast<int64_t>(s.kept_dims.size()) != shape.depth)
-    fail("its adapters are for " + std::to_string(a0.size()) + " blocks, model.depth is " + std::to_string(shape.depth) +
-         " (a run cannot continue on another backbone shape)");
+    fail("its adapters are for " + std::to_string(a0.size()) + " blocks, model.depth is " +
+         std::to_string(shape.depth) + " (a run cannot continue on another backbone shape)");
   if (a0.front().a_k.dim() != 2 || a0.front().a_k.size(1) != shape.dim)
     fail("its adapters are for width " + std::to_string(a0.front().a_k.dim() == 2 ? a0.front().a_k.size(1) : -1) +
          ", model.dim is " + std::to_string(shape.dim) + " (a run cannot continue on another backbone shape)");
@@ -90,7 +90,8 @@ void Learner::restore(const LearnerState& s) {
   build_optimizer();
   if (!s.adam_m.empty()) {
     auto& ps = adam_->params();
-    if (s.adam_m.size() != ps.size() || s.adam_v.size() != ps.size()) fail("optimizer moments do not match the parameters");
+    if (s.adam_m.size() != ps.size() || s.adam_v.size() != ps.size())
+      fail("optimizer moments do not match the parameters");
     for (size_t i = 0; i < ps.size(); ++i) {
       if (!s.adam_m[i].sizes().equals(ps[i].m.sizes()) || !s.adam_v[i].sizes().equals(ps[i].v.sizes()))
         fail("optimizer moment " + std::to_string(i) + " has the wrong shape");

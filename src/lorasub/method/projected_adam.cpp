@@ -33,8 +33,10 @@ void ProjectedAdam::step(const std::vector<double>& lrs) {
     p.v.mul_(b2_).addcmul_(g, g, 1.0 - b2_);
     const double step_size = lrs.at(p.group) * std::sqrt(bc2) / bc1;
     at::Tensor u = p.m / (p.v.sqrt() + eps_) * (-step_size);
-    if (p.side == ProjectSide::kRight) u = at::matmul(u, p.projector);
-    else if (p.side == ProjectSide::kLeft) u = at::matmul(p.projector, u);
+    if (p.side == ProjectSide::kRight)
+      u = at::matmul(u, p.projector);
+    else if (p.side == ProjectSide::kLeft)
+      u = at::matmul(p.projector, u);
     p.param.add_(u);
   }
 }

@@ -14,18 +14,16 @@ enum class ProjectSide { kNone, kRight /* A: u P */, kLeft /* B: P u */ };
 
 struct AdamParam {
   at::Tensor param;
-  int group = 0;                  // index into the lrs passed to step()
+  int group = 0;  // index into the lrs passed to step()
   ProjectSide side = ProjectSide::kNone;
-  at::Tensor projector;           // d x d, used when side != kNone
-  at::Tensor m, v;                // moments (zeros at start)
+  at::Tensor projector;  // d x d, used when side != kNone
+  at::Tensor m, v;       // moments (zeros at start)
 };
 
 class ProjectedAdam {
  public:
-  ProjectedAdam(double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8)
-      : b1_(beta1), b2_(beta2), eps_(eps) {}
-  void add(at::Tensor param, int group, ProjectSide side = ProjectSide::kNone,
-           at::Tensor projector = {});
+  ProjectedAdam(double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8) : b1_(beta1), b2_(beta2), eps_(eps) {}
+  void add(at::Tensor param, int group, ProjectSide side = ProjectSide::kNone, at::Tensor projector = {});
   // One step using each param's current .grad(); lrs[group] is that group's rate.
   void step(const std::vector<double>& lrs);
   int64_t steps() const { return step_; }

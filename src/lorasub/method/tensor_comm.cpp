@@ -22,10 +22,17 @@ void on_current_stream(dist::Communicator& comm, const at::Tensor& t) {
 void sum_in_place(dist::Communicator& comm, at::Tensor& t) {
   const size_t n = static_cast<size_t>(t.numel());
   switch (t.scalar_type()) {
-    case at::kFloat: comm.allreduce_sum(t.data_ptr<float>(), n); break;
-    case at::kDouble: comm.allreduce_sum(t.data_ptr<double>(), n); break;
-    case at::kLong: comm.allreduce_sum(t.data_ptr<int64_t>(), n); break;
-    default: throw std::invalid_argument("allreduce_sum: float, double or int64 tensors only");
+    case at::kFloat:
+      comm.allreduce_sum(t.data_ptr<float>(), n);
+      break;
+    case at::kDouble:
+      comm.allreduce_sum(t.data_ptr<double>(), n);
+      break;
+    case at::kLong:
+      comm.allreduce_sum(t.data_ptr<int64_t>(), n);
+      break;
+    default:
+      throw std::invalid_argument("allreduce_sum: float, double or int64 tensors only");
   }
 }
 
@@ -42,8 +49,7 @@ void allreduce_sum(dist::Communicator& comm, at::Tensor& t) {
   t.copy_(host);
 }
 
-at::Tensor allgather_rows(dist::Communicator& comm, const at::Tensor& local,
-                          const std::vector<int64_t>& rows) {
+at::Tensor allgather_rows(dist::Communicator& comm, const at::Tensor& local, const std::vector<int64_t>& rows) {
   if (local.scalar_type() != at::kFloat) throw std::invalid_argument("allgather_rows: float tensors only");
   std::vector<int64_t> shape = local.sizes().vec();
   int64_t per_row = 1;

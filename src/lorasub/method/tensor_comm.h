@@ -15,7 +15,6 @@ namespace lorasub::method {
 void allreduce_sum(dist::Communicator& comm, at::Tensor& t);
 // Every rank's `local` (rows x ... floats) stacked in rank order; rows[r] is rank r's
 // row count. The result lives where `local` does.
-at::Tensor allgather_rows(dist::Communicator& comm, const at::Tensor& local,
-                          const std::vector<int64_t>& rows);
+at::Tensor allgather_rows(dist::Communicator& comm, const at::Tensor& local, const std::vector<int64_t>& rows);
 
 }  // namespace lorasub::method

@@ -8,9 +8,8 @@
 
 namespace lorasub::method {
 
-at::Tensor triplet_loss_sum(const at::Tensor& features, const at::Tensor& labels,
-                            const at::Tensor& old_protos, double margin,
-                            int64_t anchor_begin, int64_t anchor_end) {
+at::Tensor triplet_loss_sum(const at::Tensor& features, const at::Tensor& labels, const at::Tensor& old_protos,
+                            double margin, int64_t anchor_begin, int64_t anchor_end) {
   const int64_t n = anchor_end - anchor_begin;
   if (n <= 0) return features.sum() * 0.0;
   at::Tensor f = l2_normalize(features, 1e-12);  // F.normalize defaults

@@ -14,8 +14,7 @@ namespace lorasub::method {
 // old_protos: P x d normalised prototypes (P may be 0 / undefined).
 // Returns the SUM of loss_i over anchors i in [anchor_begin, anchor_end) (mining runs
 // over all N); divide by the global batch size for the mean.
-at::Tensor triplet_loss_sum(const at::Tensor& features, const at::Tensor& labels,
-                            const at::Tensor& old_protos, double margin,
-                            int64_t anchor_begin, int64_t anchor_end);
+at::Tensor triplet_loss_sum(const at::Tensor& features, const at::Tensor& labels, const at::Tensor& old_protos,
+                            double margin, int64_t anchor_begin, int64_t anchor_end);
 
 }  // namespace lorasub::method

@@ -32,8 +32,7 @@ at::Tensor init_b(int64_t d, int64_t r, Rng& rng) {
 }  // namespace
 
 LoraBank::LoraBank(const Vit& vit, int64_t rank) : vit_(vit), rank_(rank) {
-  if (rank < 1 || rank > vit.shape().dim)
-    throw std::invalid_argument("LoraBank: rank must be in [1, dim]");
+  if (rank < 1 || rank > vit.shape().dim) throw std::invalid_argument("LoraBank: rank must be in [1, dim]");
 }
 
 void LoraBank::add_task(uint64_t seed) {

@@ -20,15 +20,12 @@ namespace {
 
 constexpr double kLnEps = 1e-6;
 
-std::string block_key(int64_t i, const char* rest) {
-  return "blocks." + std::to_string(i) + "." + rest;
-}
+std::string block_key(int64_t i, const char* rest) { return "blocks." + std::to_string(i) + "." + rest; }
 
 // Visits every tensor slot with its timm name and shape, in a fixed order.
 template <typename Fn>
-void for_each_slot(const VitShape& s, Fn&& fn, at::Tensor* patch_w, at::Tensor* patch_b,
-                   at::Tensor* cls, at::Tensor* pos, std::vector<BlockWeights>* blocks,
-                   at::Tensor* norm_w, at::Tensor* norm_b) {
+void for_each_slot(const VitShape& s, Fn&& fn, at::Tensor* patch_w, at::Tensor* patch_b, at::Tensor* cls,
+                   at::Tensor* pos, std::vector<BlockWeights>* blocks, at::Tensor* norm_w, at::Tensor* norm_b) {
   const int64_t d = s.dim, m = s.mlp_dim;
   fn("patch_embed.proj.weight", std::vector<int64_t>{d, s.channels, s.patch, s.patch}, patch_w);
   fn("patch_embed.proj.bias", std::vector<int64_t>{d}, patch_b);
@@ -67,7 +64,9 @@ at::Tensor trunc_normal(const std::vector<int64_t>& shape, double stddev, Rng& r
   float* p = t.data_ptr<float>();
   for (int64_t i = 0; i < t.numel(); ++i) {
     double v;
-    do { v = rng.normal(0.0, stddev); } while (std::abs(v) > 2.0 * stddev);
+    do {
+      v = rng.normal(0.0, stddev);
+    } while (std::abs(v) > 2.0 * stddev);
     p[i] = static_cast<float>(v);
   }
   return t;
@@ -83,43 +82,53 @@ std::map<std::string, std::vector<int64_t>> timm_shapes(const VitShape& shape) {
 }
 
 Vit::Vit(VitShape shape) : shape_(shape), blocks_(static_cast<size_t>(shape.depth)) {
-  for_each_slot(shape_, [](const std::string&, const std::vector<int64_t>& sz, at::Tensor* t) {
-    *t = at::zeros(sz, at::kFloat);
-  }, &patch_w_, &patch_b_, &cls_token_, &pos_embed_, &blocks_, &norm_w_, &norm_b_);
+  for_each_slot(
+      shape_, [](const std::string&, const std::vector<int64_t>& sz, at::Tensor* t) { *t = at::zeros(sz, at::kFloat); },
+      &patch_w_, &patch_b_, &cls_token_, &pos_embed_, &blocks_, &norm_w_, &norm_b_);
 }
 
 Vit Vit::random(const VitShape& shape, uint64_t seed) {
   Vit v(shape);
   Rng rng(Stream::kBackboneInit, {seed});
-  for_each_slot(shape, [&](const std::string& name, const std::vector<int64_t>& sz, at::Tensor* t) {
-    const bool is_norm = name.find("norm") != std::string::npos;
-    const bool is_bias = name.size() > 5 && name.compare(name.size() - 5, 5, ".bias") == 0;
-    if (is_norm && !is_bias) *t = at::ones(sz, at::kFloat);
-    else if (is_bias) *t = at::zeros(sz, at::kFloat);
-    else *t = trunc_normal(sz, 0.02, rng);
-  }, &v.patch_w_, &v.patch_b_, &v.cls_token_, &v.pos_embed_, &v.blocks_, &v.norm_w_, &v.norm_b_);
+  for_each_slot(
+      shape,
+      [&](const std::string& name, const std::vector<int64_t>& sz, at::Tensor* t) {
+        const bool is_norm = name.find("norm") != std::string::npos;
+        const bool is_bias = name.size() > 5 && name.compare(name.size() - 5, 5, ".bias") == 0;
+        if (is_norm && !is_bias)
+          *t = at::ones(sz, at::kFloat);
+        else if (is_bias)
+          *t = at::zeros(sz, at::kFloat);
+        else
+          *t = trunc_normal(sz, 0.02, rng);
+      },
+      &v.patch_w_, &v.patch_b_, &v.cls_token_, &v.pos_embed_, &v.blocks_, &v.norm_w_, &v.norm_b_);
   return v;
 }
 
-Vit Vit::load(const std::string& path, const VitShape& shape) {
-  return load(io::SafeTensorsFile::read(path), shape);
-}
+Vit Vit::load(const std::string& path, const VitShape& shape) { return load(io::SafeTensorsFile::read(path), shape); }
 
 Vit Vit::load(const io::SafeTensorsFile& file, const VitShape& shape) {
   const std::string& path = file.path();
   Vit v(shape);
   std::vector<std::string> missing, misshaped;
   std::map<std::string, bool> used;
-  for_each_slot(shape, [&](const std::string& name, const std::vector<int64_t>& sz, at::Tensor* t) {
-    if (!file.has(name)) { missing.push_back(name); return; }
-    used[name] = true;
-    const io::TensorData& td = file.at(name);
-    if (td.shape != sz) {
-      misshaped.push_back(name + " is " + shape_str(td.shape) + ", expected " + shape_str(sz));
-      return;
-    }
-    *t = at::from_blob(const_cast<float*>(td.values.data()), sz, at::kFloat).clone();
-  }, &v.patch_w_, &v.patch_b_, &v.cls_token_, &v.pos_embed_, &v.blocks_, &v.norm_w_, &v.norm_b_);
+  for_each_slot(
+      shape,
+      [&](const std::string& name, const std::vector<int64_t>& sz, at::Tensor* t) {
+        if (!file.has(name)) {
+          missing.push_back(name);
+          return;
+        }
+        used[name] = true;
+        const io::TensorData& td = file.at(name);
+        if (td.shape != sz) {
+          misshaped.push_back(name + " is " + shape_str(td.shape) + ", expected " + shape_str(sz));
+          return;
+        }
+        *t = at::from_blob(const_cast<float*>(td.values.data()), sz, at::kFloat).clone();
+      },
+      &v.patch_w_, &v.patch_b_, &v.cls_token_, &v.pos_embed_, &v.blocks_, &v.norm_w_, &v.norm_b_);
   std::vector<std::string> unexpected;
   for (const auto& [name, td] : file.tensors()) {
     // timm's classification head and pre-logits, and an export's lorasub.* extras, are not backbone weights.
@@ -138,9 +147,9 @@ Vit Vit::load(const io::SafeTensorsFile& file, const VitShape& shape) {
     return v;
   }
   std::ostringstream os;
-  os << "'" << path << "' does not match the configured ViT (model.dim " << shape.dim
-     << ", depth " << shape.depth << ", patch " << shape.patch << ", image_size "
-     << shape.image_size << ", channels " << shape.channels << ", mlp_dim " << shape.mlp_dim << ")";
+  os << "'" << path << "' does not match the configured ViT (model.dim " << shape.dim << ", depth " << shape.depth
+     << ", patch " << shape.patch << ", image_size " << shape.image_size << ", channels " << shape.channels
+     << ", mlp_dim " << shape.mlp_dim << ")";
   auto list = [&os](const char* what, const std::vector<std::string>& names) {
     if (names.empty()) return;
     os << "\n  " << what << " (" << names.size() << "):";
@@ -169,10 +178,10 @@ void Vit::save(const std::string& path, const std::map<std::string, std::string>
 std::map<std::string, at::Tensor> Vit::named_tensors() const {
   std::map<std::string, at::Tensor> out;
   auto* self = const_cast<Vit*>(this);
-  for_each_slot(shape_, [&](const std::string& name, const std::vector<int64_t>&, at::Tensor* t) {
-    out.emplace(name, *t);
-  }, &self->patch_w_, &self->patch_b_, &self->cls_token_, &self->pos_embed_, &self->blocks_,
-     &self->norm_w_, &self->norm_b_);
+  for_each_slot(
+      shape_, [&](const std::string& name, const std::vector<int64_t>&, at::Tensor* t) { out.emplace(name, *t); },
+      &self->patch_w_, &self->patch_b_, &self->cls_token_, &self->pos_embed_, &self->blocks_, &self->norm_w_,
+      &self->norm_b_);
   return out;
 }
 
@@ -183,9 +192,9 @@ std::vector<at::Tensor> Vit::parameters() const {
 }
 
 void Vit::to(const at::Device& device) {
-  for_each_slot(shape_, [&](const std::string&, const std::vector<int64_t>&, at::Tensor* t) {
-    *t = t->to(device);
-  }, &patch_w_, &patch_b_, &cls_token_, &pos_embed_, &blocks_, &norm_w_, &norm_b_);
+  for_each_slot(
+      shape_, [&](const std::string&, const std::vector<int64_t>&, at::Tensor* t) { *t = t->to(device); }, &patch_w_,
+      &patch_b_, &cls_token_, &pos_embed_, &blocks_, &norm_w_, &norm_b_);
 }
 
 at::Device Vit::device() const { return patch_w_.device(); }
@@ -223,11 +232,10 @@ at::Tensor Vit::block_forward(int64_t i, const at::Tensor& x, const ForwardOptio
 }
 
 at::Tensor Vit::features(const at::Tensor& x, const ForwardOptions& opt) const {
-  if (x.dim() != 4 || x.size(1) != shape_.channels || x.size(2) != shape_.image_size ||
-      x.size(3) != shape_.image_size)
-    throw std::invalid_argument("Vit::features: input " + shape_str(x.sizes().vec()) +
-                                " does not match channels " + std::to_string(shape_.channels) +
-                                " and image_size " + std::to_string(shape_.image_size));
+  if (x.dim() != 4 || x.size(1) != shape_.channels || x.size(2) != shape_.image_size || x.size(3) != shape_.image_size)
+    throw std::invalid_argument("Vit::features: input " + shape_str(x.sizes().vec()) + " does not match channels " +
+                                std::to_string(shape_.channels) + " and image_size " +
+                                std::to_string(shape_.image_size));
   const int64_t B = x.size(0);
   at::Tensor t = at::conv2d(x, patch_w_, patch_b_, {shape_.patch, shape_.patch});
   t = t.flatten(2).transpose(1, 2);

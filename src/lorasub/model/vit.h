@@ -21,8 +21,7 @@ class SafeTensorsFile;
 namespace lorasub::model {
 
 struct VitShape {
-  int64_t image_size = 28, channels = 1, patch = 7, dim = 64, depth = 4, heads = 4,
-          mlp_dim = 128;
+  int64_t image_size = 28, channels = 1, patch = 7, dim = 64, depth = 4, heads = 4, mlp_dim = 128;
   int64_t tokens() const { return (image_size / patch) * (image_size / patch) + 1; }
 };
 

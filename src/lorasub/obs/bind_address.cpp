@@ -80,8 +80,8 @@ std::string bind_address(const std::string& bind) {
     if (sa->sa_family == net.family && same_prefix(address_bytes(sa), net.bytes, net.prefix)) return to_text(sa);
     seen += (seen.empty() ? "" : ", ") + to_text(sa);
   }
-  throw ConfigError("metrics.bind '" + bind + "': no address of this host is in that network (it has: " +
-                    (seen.empty() ? "none" : seen) + ")");
+  throw ConfigError("metrics.bind '" + bind +
+                    "': no address of this host is in that network (it has: " + (seen.empty() ? "none" : seen) + ")");
 }
 
 }  // namespace lorasub::obs

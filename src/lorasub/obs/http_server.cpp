@@ -64,7 +64,8 @@ HttpServer::HttpServer(const std::string& bind, int port, std::string basic_auth
     : auth_b64_(basic_auth.empty() ? "" : base64(basic_auth)), metrics_(std::move(metrics)) {
   std::string host = bind;
   if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  const std::string where = (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
+  const std::string where =
+      (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;

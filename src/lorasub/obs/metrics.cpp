@@ -58,9 +58,7 @@ constexpr const char* kCkptTime = "lorasub_last_checkpoint_timestamp_seconds";
 constexpr const char* kStart = "lorasub_start_time_seconds";
 constexpr const char* kRss = "lorasub_process_resident_memory_bytes";
 
-double unix_now() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
+double unix_now() { return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count(); }
 
 // Reads the resident set size at scrape time.
 class MemoryCollector : public pm::Collectable {
@@ -98,9 +96,10 @@ std::string read_auth(const std::string& path) {
 
 const std::vector<std::string>& metric_names() {
   static const std::vector<std::string> names = {
-      kImages, kSteps,    kLossCe,   kLossAtl,  kLoss,    kStepSeconds, kDataWait, kAllreduceSeconds,
-      kAllreduceBytes, kTask, kTasks, kTasksDone, kEpoch, kEpochs, kProgress, kTaskAcc, kALast, kAAvg,
-      kForgetting, kKept, kDrift, kStaleLoss, kCovSeconds, kCkptSeconds, kCkptTime, kStart, kRss};
+      kImages,           kSteps,          kLossCe,      kLossAtl,  kLoss,       kStepSeconds, kDataWait,
+      kAllreduceSeconds, kAllreduceBytes, kTask,        kTasks,    kTasksDone,  kEpoch,       kEpochs,
+      kProgress,         kTaskAcc,        kALast,       kAAvg,     kForgetting, kKept,        kDrift,
+      kStaleLoss,        kCovSeconds,     kCkptSeconds, kCkptTime, kStart,      kRss};
   return names;
 }
 
@@ -150,30 +149,40 @@ Metrics::Metrics(const MetricsOptions& o) {
   m.images = &m.family(pm::BuildCounter(), kImages, "Training images processed by this rank", L).Add({});
   m.steps = &m.family(pm::BuildCounter(), kSteps, "Optimizer steps done", L).Add({});
   m.ce = &m.family(pm::BuildGauge(), kLossCe, "Cross-entropy of the last step (global-batch mean)", L).Add({});
-  m.atl = &m.family(pm::BuildGauge(), kLossAtl, "Augmented triplet loss of the last step (global-batch mean, before its weight)", L).Add({});
+  m.atl = &m.family(pm::BuildGauge(), kLossAtl,
+                    "Augmented triplet loss of the last step (global-batch mean, before its weight)", L)
+               .Add({});
   m.loss = &m.family(pm::BuildGauge(), kLoss, "Total loss of the last step (CE + weight * ATL)", L).Add({});
-  m.step_seconds = &m.family(pm::BuildHistogram(), kStepSeconds, "Wall time of one training step (forward, backward, all-reduce, update)", L)
+  m.step_seconds = &m.family(pm::BuildHistogram(), kStepSeconds,
+                             "Wall time of one training step (forward, backward, all-reduce, update)", L)
                         .Add({}, HB{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60});
   m.data_wait = &m.family(pm::BuildHistogram(), kDataWait, "Time a step waited for its batch from the loader", L)
                      .Add({}, HB{0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5});
-  m.allreduce_seconds = &m.family(pm::BuildHistogram(), kAllreduceSeconds, "Time of the fused gradient all-reduce of one step", L)
-                             .Add({}, HB{0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5});
-  m.allreduce_bytes = &m.family(pm::BuildCounter(), kAllreduceBytes, "Bytes of gradient buffer all-reduced by this rank", L).Add({});
+  m.allreduce_seconds =
+      &m.family(pm::BuildHistogram(), kAllreduceSeconds, "Time of the fused gradient all-reduce of one step", L)
+           .Add({}, HB{0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5});
+  m.allreduce_bytes =
+      &m.family(pm::BuildCounter(), kAllreduceBytes, "Bytes of gradient buffer all-reduced by this rank", L).Add({});
   m.task = &m.family(pm::BuildGauge(), kTask, "Task in progress (1-based)", L).Add({});
   m.tasks = &m.family(pm::BuildGauge(), kTasks, "Tasks in the run's plan", L).Add({});
   m.tasks_done = &m.family(pm::BuildGauge(), kTasksDone, "Tasks finished (trained and evaluated)", L).Add({});
   m.epoch = &m.family(pm::BuildGauge(), kEpoch, "Epoch in progress within the current task (1-based)", L).Add({});
   m.epochs = &m.family(pm::BuildGauge(), kEpochs, "Epochs of the current task", L).Add({});
   m.progress = &m.family(pm::BuildGauge(), kProgress, "Share of the current task's training steps done", L).Add({});
-  m.task_acc = &m.family(pm::BuildGauge(), kTaskAcc, "Accuracy on each seen task's classes after the latest finished task", L);
-  m.a_last = &m.family(pm::BuildGauge(), kALast, "A_last so far: accuracy over all seen classes after the latest task", L).Add({});
+  m.task_acc =
+      &m.family(pm::BuildGauge(), kTaskAcc, "Accuracy on each seen task's classes after the latest finished task", L);
+  m.a_last =
+      &m.family(pm::BuildGauge(), kALast, "A_last so far: accuracy over all seen classes after the latest task", L)
+           .Add({});
   m.a_avg = &m.family(pm::BuildGauge(), kAAvg, "A_avg so far: mean of A_1..A_t", L).Add({});
   m.forgetting = &m.family(pm::BuildGauge(), kForgetting, "Average forgetting so far", L).Add({});
   m.kept = &m.family(pm::BuildGauge(), kKept, "DRS kept dimensions per block for the current task", L);
-  m.drift = &m.family(pm::BuildGauge(), kDrift,
-                      "Mean cosine distance of each earlier task's test-feature class means from where they were when it ended", L);
-  m.stale_loss = &m.family(pm::BuildGauge(), kStaleLoss,
-                           "NCM accuracy each earlier task loses with its stored prototypes against recomputed ones", L);
+  m.drift = &m.family(
+      pm::BuildGauge(), kDrift,
+      "Mean cosine distance of each earlier task's test-feature class means from where they were when it ended", L);
+  m.stale_loss =
+      &m.family(pm::BuildGauge(), kStaleLoss,
+                "NCM accuracy each earlier task loses with its stored prototypes against recomputed ones", L);
   m.cov_seconds = &m.family(pm::BuildHistogram(), kCovSeconds, "Duration of a task's covariance pass", L);
   m.ckpt_seconds = &m.family(pm::BuildHistogram(), kCkptSeconds, "Duration of writing a checkpoint (rank 0)", L);
   m.ckpt_time = &m.family(pm::BuildGauge(), kCkptTime, "Unix time of the last successful checkpoint (rank 0 only)", L);
@@ -267,8 +276,8 @@ void Metrics::checkpoint_written_impl(const std::string& kind, double seconds, d
   Impl& m = *impl_;
   auto it = m.ckpt_by_kind.find(kind);
   if (it == m.ckpt_by_kind.end()) {
-    pm::Histogram& h = m.ckpt_seconds->Add({{"kind", kind}},
-                                           pm::Histogram::BucketBoundaries{0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120});
+    pm::Histogram& h = m.ckpt_seconds->Add(
+        {{"kind", kind}}, pm::Histogram::BucketBoundaries{0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120});
     it = m.ckpt_by_kind.emplace(kind, &h).first;
   }
   it->second->Observe(seconds);
@@ -296,8 +305,8 @@ std::string advertised_target(const std::string& bind, const std::string& host, 
 std::string FileSdTargets::file_name(const std::string& run) {
   std::string s = run;
   for (char& c : s) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-                    c == '_' || c == '-';
+    const bool ok =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
     if (!ok) c = '_';
   }
   return "lorasub-" + s + ".json";
@@ -306,8 +315,7 @@ std::string FileSdTargets::file_name(const std::string& run) {
 std::string FileSdTargets::json(const std::string& run, const std::vector<std::string>& targets) {
   nlohmann::json groups = nlohmann::json::array();
   for (size_t r = 0; r < targets.size(); ++r) {
-    groups.push_back({{"targets", {targets[r]}},
-                      {"labels", {{"run", run}, {"rank", std::to_string(r)}}}});
+    groups.push_back({{"targets", {targets[r]}}, {"labels", {{"run", run}, {"rank", std::to_string(r)}}}});
   }
   return groups.dump(2) + "\n";
 }

@@ -20,10 +20,10 @@ namespace lorasub::obs {
 struct MetricsOptions {
   bool enabled = false;
   std::string bind = "127.0.0.1";
-  int port = 9400;          // base port; this rank listens on port + local_rank (0 = any free port)
-  std::string auth_file;    // "user:password" on its first line ("" = no auth)
-  std::string run;          // label run
-  int rank = 0;             // label rank
+  int port = 9400;        // base port; this rank listens on port + local_rank (0 = any free port)
+  std::string auth_file;  // "user:password" on its first line ("" = no auth)
+  std::string run;        // label run
+  int rank = 0;           // label rank
   int local_rank = 0;
 };
 

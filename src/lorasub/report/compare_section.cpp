@@ -21,7 +21,7 @@ std::string swatch(const std::string& color) {
 std::string group_table(const std::vector<RunData>& runs, const std::vector<Group>& groups) {
   std::ostringstream html;
   html << "<table class=\"compare\"><tr><th>group</th><th>n</th><th>A_last</th><th>A_avg</th><th>forgetting</th>"
-       "<th>train images/s</th><th>runs</th></tr>";
+          "<th>train images/s</th><th>runs</th></tr>";
   for (size_t g = 0; g < groups.size(); ++g) {
     std::vector<double> last, avg, forget, speed;
     std::string names;
@@ -33,13 +33,13 @@ std::string group_table(const std::vector<RunData>& runs, const std::vector<Grou
       names += (names.empty() ? "" : ", ") + escape(runs[i].run.empty() ? runs[i].dir : runs[i].run);
     }
     html << "<tr><td>" << swatch(palette(g)) << escape(groups[g].label) << "</td><td>" << groups[g].runs.size()
-      << "</td><td>" << mean_std(last) << "</td><td>" << mean_std(avg) << "</td><td>" << mean_std(forget)
-      << "</td><td>" << fixed(mean(speed), 0) << "</td><td>" << names << "</td></tr>";
+         << "</td><td>" << mean_std(last) << "</td><td>" << mean_std(avg) << "</td><td>" << mean_std(forget)
+         << "</td><td>" << fixed(mean(speed), 0) << "</td><td>" << names << "</td></tr>";
   }
   html << "</table><p class=\"note\">mean &plusmn; sample standard deviation (n &minus; 1) over the runs of a group; "
-       "&ndash; with one run. A group is the runs of one method whose configs differ only in bookkeeping "
-       "(seed, names, paths, threads, checkpoints, metrics); keys that set a method's groups apart are in "
-       "the label.</p>";
+          "&ndash; with one run. A group is the runs of one method whose configs differ only in bookkeeping "
+          "(seed, names, paths, threads, checkpoints, metrics); keys that set a method's groups apart are in "
+          "the label.</p>";
   return html.str();
 }
 
@@ -101,9 +101,9 @@ std::string compare_section(const std::vector<RunData>& runs) {
   const std::vector<Group> groups = group_runs(runs);
   std::ostringstream html;
   html << "<section class=\"comparison\" id=\"comparison\"><h2>Comparison: " << runs.size() << " runs, "
-    << groups.size() << (groups.size() == 1 ? " group" : " groups") << "</h2>\n"
-    << group_table(runs, groups) << "<div class=\"plots\">\n"
-    << overlay_a_t(runs, groups) << overlay_throughput(runs, groups) << "</div></section>\n";
+       << groups.size() << (groups.size() == 1 ? " group" : " groups") << "</h2>\n"
+       << group_table(runs, groups) << "<div class=\"plots\">\n"
+       << overlay_a_t(runs, groups) << overlay_throughput(runs, groups) << "</div></section>\n";
   return html.str();
 }
 

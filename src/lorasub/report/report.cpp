@@ -49,8 +49,8 @@ bool exists(const std::string& path, bool* is_dir) {
 
 std::string render_report(const std::vector<RunData>& runs) {
   std::ostringstream o;
-  const std::string title =
-      runs.size() == 1 ? "lorasub report: " + display_name(runs[0]) : "lorasub report: " + std::to_string(runs.size()) + " runs";
+  const std::string title = runs.size() == 1 ? "lorasub report: " + display_name(runs[0])
+                                             : "lorasub report: " + std::to_string(runs.size()) + " runs";
   o << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
     << "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n"
     << "<meta name=\"generator\" content=\"lorasub " << LORASUB_VERSION << "\">\n<title>" << escape(title)

@@ -54,7 +54,8 @@ std::vector<std::vector<double>> parse_matrix(const json& j, const std::string& 
       bad(path, "accuracy_matrix row " + std::to_string(i) + " needs " + std::to_string(i + 1) + " numbers");
     std::vector<double> r;
     for (size_t k = 0; k <= i; ++k) {
-      if (!row[k].is_number()) bad(path, "accuracy_matrix[" + std::to_string(i) + "][" + std::to_string(k) + "] is not a number");
+      if (!row[k].is_number())
+        bad(path, "accuracy_matrix[" + std::to_string(i) + "][" + std::to_string(k) + "] is not a number");
       r.push_back(row[k].get<double>());
     }
     m.push_back(std::move(r));
@@ -143,7 +144,8 @@ RunData parse_results(const std::string& text, const std::string& path) {
   if (tasks == j.end() || !tasks->is_array()) bad(path, "missing array 'tasks'");
   for (size_t i = 0; i < tasks->size(); ++i) r.tasks.push_back(parse_task((*tasks)[i], i, path));
   if (r.tasks.size() != r.matrix.size())
-    bad(path, std::to_string(r.tasks.size()) + " tasks but " + std::to_string(r.matrix.size()) + " accuracy_matrix rows");
+    bad(path,
+        std::to_string(r.tasks.size()) + " tasks but " + std::to_string(r.matrix.size()) + " accuracy_matrix rows");
   r.drift = parse_drift(j, r.tasks.size());
   return r;
 }
@@ -172,12 +174,12 @@ std::map<std::string, std::string> flatten_config(const std::string& yaml) {
 
 RunData load_run(const std::string& dir) {
   struct stat st {};
-  if (::stat(dir.c_str(), &st) != 0)
-    throw ConfigError("run directory '" + dir + "': " + std::strerror(errno));
+  if (::stat(dir.c_str(), &st) != 0) throw ConfigError("run directory '" + dir + "': " + std::strerror(errno));
   if (!S_ISDIR(st.st_mode)) throw ConfigError("'" + dir + "' is not a run directory (not a directory)");
   const std::string results = dir + "/results.json";
   if (::access(results.c_str(), R_OK) != 0)
-    throw ConfigError("'" + results + "': " + std::strerror(errno) + " (give the directory of a finished lorasub train run)");
+    throw ConfigError("'" + results + "': " + std::strerror(errno) +
+                      " (give the directory of a finished lorasub train run)");
   std::string text;
   if (!read_text(results, &text)) throw ConfigError("'" + results + "' cannot be read");
   RunData r = parse_results(text, results);

@@ -15,23 +15,23 @@ struct PhaseSeconds {
 
 struct TaskRecord {
   int64_t task = 0;
-  double overall = 0;                 // A_t: accuracy on every class seen so far (%)
+  double overall = 0;  // A_t: accuracy on every class seen so far (%)
   int64_t classes = 0;
-  std::vector<int64_t> kept_dims;     // DRS kept dimensions per block; [] without DRS
+  std::vector<int64_t> kept_dims;  // DRS kept dimensions per block; [] without DRS
   PhaseSeconds seconds;
-  double train_images = -1;           // images trained in this task; -1 when not recorded
+  double train_images = -1;  // images trained in this task; -1 when not recorded
 };
 
 // How far task `task`'s class means moved by the end of task `after_task` (> task).
 struct DriftPoint {
   int64_t task = 0, after_task = 0;
   double cosine_distance = 0;
-  double accuracy_drop = 0;           // percentage points lost by the stale prototypes
+  double accuracy_drop = 0;  // percentage points lost by the stale prototypes
   bool has_accuracy_drop = false;
 };
 
 struct RunData {
-  std::string dir;                    // as given on the command line
+  std::string dir;  // as given on the command line
   std::string run, method, dataset;
   int64_t seed = 0, ranks = 0;
   double a_last = 0, a_avg = 0, forgetting = 0, bwt = 0;
@@ -39,7 +39,7 @@ struct RunData {
   std::vector<std::vector<double>> matrix;  // R[i][j], j <= i (row i has i + 1 entries)
   std::vector<TaskRecord> tasks;
   std::vector<DriftPoint> drift;
-  std::string config_yaml;                  // "" when the run has no config.yaml
+  std::string config_yaml;                    // "" when the run has no config.yaml
   std::map<std::string, std::string> config;  // "section.key" -> value text
 };
 

@@ -122,8 +122,7 @@ std::string drift_chart(const RunData& r, bool accuracy) {
   c.y_label = accuracy ? "stale-prototype loss (points)" : "mean cosine distance";
   c.decimals = accuracy ? 2 : -1;
   c.series = std::move(series);
-  if (accuracy)
-    return figure("Feature drift: NCM accuracy the stored class means lose", render(c));
+  if (accuracy) return figure("Feature drift: NCM accuracy the stored class means lose", render(c));
   return figure("Feature drift: cosine distance of each task's class means from when it ended", render(c));
 }
 
@@ -143,7 +142,8 @@ std::string kept_dims_heatmap(const RunData& r) {
   m.col_labels = numbered(r.tasks.size());
   m.rows.assign(blocks, std::vector<double>(r.tasks.size(), kNaN));
   for (size_t t = 0; t < r.tasks.size(); ++t)
-    for (size_t b = 0; b < r.tasks[t].kept_dims.size(); ++b) m.rows[b][t] = static_cast<double>(r.tasks[t].kept_dims[b]);
+    for (size_t b = 0; b < r.tasks[t].kept_dims.size(); ++b)
+      m.rows[b][t] = static_cast<double>(r.tasks[t].kept_dims[b]);
   m.lo = 0;
   m.hi = hi > 0 ? hi : 1;
   m.decimals = 0;
@@ -187,7 +187,8 @@ std::string throughput_chart(const RunData& r) {
   }
   if (!any) return "";
   c.series.push_back(s);
-  return figure("Train throughput per task", render(c), "whole run: " + fixed(r.train_images_per_second, 0) + " images/s");
+  return figure("Train throughput per task", render(c),
+                "whole run: " + fixed(r.train_images_per_second, 0) + " images/s");
 }
 
 }  // namespace

@@ -80,7 +80,7 @@ std::vector<double> per_task_forgetting(const std::vector<std::vector<double>>& 
 bool is_bookkeeping_key(const std::string& key) {
   for (const char* section : {"run.", "ckpt.", "metrics.", "dist.", "pretrain."})
     if (starts_with(key, section)) return true;
-  static const std::set<std::string> keys = {"data.root", "data.cache", "data.workers", "data.prefetch",
+  static const std::set<std::string> keys = {"data.root",     "data.cache",    "data.workers", "data.prefetch",
                                              "model.weights", "train.threads", "train.device"};
   return keys.count(key) > 0;
 }
@@ -104,8 +104,10 @@ std::vector<Group> group_runs(const std::vector<RunData>& runs) {
   for (size_t i = 0; i < runs.size(); ++i) {
     const std::string label = label_for(runs[i], keys_of[runs[i].method]);
     auto g = std::find_if(groups.begin(), groups.end(), [&](const Group& x) { return x.label == label; });
-    if (g == groups.end()) groups.push_back({label, {i}});
-    else g->runs.push_back(i);
+    if (g == groups.end())
+      groups.push_back({label, {i}});
+    else
+      g->runs.push_back(i);
   }
   return groups;
 }

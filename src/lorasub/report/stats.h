@@ -8,8 +8,8 @@
 
 namespace lorasub::report {
 
-double mean(const std::vector<double>& x);             // NaN for []
-double sample_std(const std::vector<double>& x);       // n - 1 in the denominator; NaN for n < 2
+double mean(const std::vector<double>& x);        // NaN for []
+double sample_std(const std::vector<double>& x);  // n - 1 in the denominator; NaN for n < 2
 
 // f_j = max over j <= i < T-1 of R[i][j], minus R[T-1][j], for j < T-1 (the terms whose
 // mean is results.json's "forgetting"); [] with fewer than two tasks.

@@ -44,8 +44,10 @@ const std::string& palette(size_t i) {
 std::string render(const LineChart& c) {
   double x0, x1, y0, y1;
   data_range(c.series, &x0, &x1, &y0, &y1);
-  if (c.y_min < c.y_max) y0 = c.y_min, y1 = c.y_max;
-  else y0 = std::min(y0, 0.0), y1 = std::max(y1, 0.0);
+  if (c.y_min < c.y_max)
+    y0 = c.y_min, y1 = c.y_max;
+  else
+    y0 = std::min(y0, 0.0), y1 = std::max(y1, 0.0);
   if (!(y1 > y0)) y1 = y0 + 1;
   const LegendEntries legend = c.legend.empty() ? default_legend(c.series) : c.legend;
   Frame f = Frame::make(legend.empty() ? 0 : legend_width(legend));
@@ -68,8 +70,8 @@ std::string render(const LineChart& c) {
       path << (pen_down ? " L" : " M") << fixed(f.px(s.x[k]), 1) << ' ' << fixed(f.py(s.y[k]), 1);
       pen_down = true;
       dots << "<circle class=\"point\" cx=\"" << fixed(f.px(s.x[k]), 1) << "\" cy=\"" << fixed(f.py(s.y[k]), 1)
-           << "\" r=\"" << radius << "\" fill=\"" << s.color << "\"><title>" << escape(s.name) << ": " << escape(c.x_label) << ' '
-           << fixed(s.x[k], 0) << ", " << number(s.y[k], c.decimals) << "</title></circle>";
+           << "\" r=\"" << radius << "\" fill=\"" << s.color << "\"><title>" << escape(s.name) << ": "
+           << escape(c.x_label) << ' ' << fixed(s.x[k], 0) << ", " << number(s.y[k], c.decimals) << "</title></circle>";
     }
     o << "<path d=\"" << path.str() << "\" fill=\"none\" stroke=\"" << s.color << "\" stroke-width=\"2\""
       << dash_attr(s.dashed) << "/>" << dots.str();
@@ -85,8 +87,10 @@ std::string render(const BarChart& c) {
     double up = 0, down = 0;
     for (const BarSeries& s : c.series) {
       const double v = k < s.values.size() && std::isfinite(s.values[k]) ? s.values[k] : 0;
-      if (c.stacked) (v >= 0 ? up : down) += v;
-      else up = std::max(up, v), down = std::min(down, v);
+      if (c.stacked)
+        (v >= 0 ? up : down) += v;
+      else
+        up = std::max(up, v), down = std::min(down, v);
     }
     hi = std::max(hi, up);
     lo = std::min(lo, down);

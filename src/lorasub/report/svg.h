@@ -30,8 +30,8 @@ struct LineChart {
 
 struct BarSeries {
   std::string name, color;
-  std::vector<double> values;         // one per category
-  std::vector<std::string> colors;    // per-bar colors overriding `color` (optional)
+  std::vector<double> values;       // one per category
+  std::vector<std::string> colors;  // per-bar colors overriding `color` (optional)
 };
 
 struct BarChart {
@@ -49,7 +49,7 @@ struct Heatmap {
   std::vector<std::vector<double>> rows;  // ragged: row r covers columns 0 .. rows[r].size()-1
   double lo = 0, hi = 100;                // color scale range
   int decimals = 1;
-  std::string unit;                       // appended to values in tooltips
+  std::string unit;  // appended to values in tooltips
 };
 
 std::string render(const LineChart& chart);

@@ -17,7 +17,8 @@ constexpr double kSlant = 0.5;  // sin 30 degrees
 
 // Characters that fit level under one category.
 size_t level_chars(size_t categories) {
-  return static_cast<size_t>(std::max(kPlotWidth / static_cast<double>(std::max<size_t>(categories, 1)) / kCharWidth, 1.0));
+  return static_cast<size_t>(
+      std::max(kPlotWidth / static_cast<double>(std::max<size_t>(categories, 1)) / kCharWidth, 1.0));
 }
 
 size_t longest(const std::vector<std::string>& names) {
@@ -173,14 +174,12 @@ std::string Frame::legend(const LegendEntries& entries) const {
   for (size_t k = 0; k < entries.size(); ++k) {
     const double y = top + kLegendRow * static_cast<double>(k);
     if (k + 1 == rows && entries.size() > rows) {
-      o << "<text class=\"legend\" x=\"" << x << "\" y=\"" << y + 10 << "\">+" << entries.size() - k
-        << " more</text>";
+      o << "<text class=\"legend\" x=\"" << x << "\" y=\"" << y + 10 << "\">+" << entries.size() - k << " more</text>";
       break;
     }
     o << "<rect x=\"" << x << "\" y=\"" << y << "\" width=\"12\" height=\"12\" fill=\"" << entries[k].second
       << "\"/><text class=\"legend\" x=\"" << x + 18 << "\" y=\"" << y + 10 << "\">"
-      << escape(shorten(entries[k].first, kLegendChars)) << "<title>" << escape(entries[k].first)
-      << "</title></text>";
+      << escape(shorten(entries[k].first, kLegendChars)) << "<title>" << escape(entries[k].first) << "</title></text>";
   }
   return o.str();
 }
@@ -188,8 +187,8 @@ std::string Frame::legend(const LegendEntries& entries) const {
 std::string svg_open(const std::string& plot, const Frame& f) {
   std::ostringstream o;
   o << "<svg xmlns=\"http://www.w3.org/2000/svg\" data-plot=\"" << escape(plot) << "\" width=\""
-    << fixed(f.svg_width, 0) << "\" height=\"" << fixed(f.svg_height, 0) << "\" viewBox=\"0 0 "
-    << fixed(f.svg_width, 0) << ' ' << fixed(f.svg_height, 0) << "\" role=\"img\">";
+    << fixed(f.svg_width, 0) << "\" height=\"" << fixed(f.svg_height, 0) << "\" viewBox=\"0 0 " << fixed(f.svg_width, 0)
+    << ' ' << fixed(f.svg_height, 0) << "\" role=\"img\">";
   return o.str();
 }
 

@@ -20,7 +20,7 @@ struct Frame {
   double svg_width = 0, svg_height = 0;
   double left = 0, top = 0, width = 0, height = 0;  // the plot area, in pixels
   double x0 = 0, x1 = 1, y0 = 0, y1 = 1;            // the data range it shows
-  double extra_bottom = 0;  // below the standard x axis: slanted category names
+  double extra_bottom = 0;                          // below the standard x axis: slanted category names
   std::vector<double> y_ticks;
 
   // A chart of the standard size with room for a legend column `legend_w` wide.
@@ -31,11 +31,11 @@ struct Frame {
   double px(double x) const { return left + (x - x0) / (x1 - x0) * width; }
   double py(double y) const { return top + height - (y - y0) / (y1 - y0) * height; }
 
-  std::string y_axis(const std::string& label) const;                    // grid, ticks, label
-  std::string x_axis(const std::string& label, bool integer) const;      // numeric ticks
+  std::string y_axis(const std::string& label) const;                // grid, ticks, label
+  std::string x_axis(const std::string& label, bool integer) const;  // numeric ticks
   std::string category_axis(const std::string& label, const std::vector<std::string>& names) const;
-  std::string zero_line() const;                                         // when 0 is inside
-  std::string legend(const LegendEntries& entries) const;                // right of the plot
+  std::string zero_line() const;                           // when 0 is inside
+  std::string legend(const LegendEntries& entries) const;  // right of the plot
 };
 
 // <svg data-plot="plot" ...> of the frame's size.

@@ -21,8 +21,8 @@ struct Rgb {
 
 // Viridis at 9 evenly spaced stops.
 Rgb viridis(double t) {
-  static const Rgb stops[] = {{68, 1, 84},    {71, 45, 123},  {59, 82, 139},  {44, 114, 142}, {33, 145, 140},
-                              {40, 174, 128}, {94, 201, 98},  {173, 220, 48}, {253, 231, 37}};
+  static const Rgb stops[] = {{68, 1, 84},    {71, 45, 123}, {59, 82, 139},  {44, 114, 142}, {33, 145, 140},
+                              {40, 174, 128}, {94, 201, 98}, {173, 220, 48}, {253, 231, 37}};
   t = t >= 0 ? std::min(t, 1.0) * 8 : 0;  // NaN -> 0
   const int k = std::min(static_cast<int>(t), 7);
   const double u = t - k;
@@ -62,8 +62,7 @@ std::string color_bar(const Heatmap& m, double x, double top, double height) {
   for (int s = 0; s < kSteps; ++s) {
     const double t0 = static_cast<double>(s) / kSteps;
     o << "<rect x=\"" << x << "\" y=\"" << fixed(top + height * (1 - t0 - 1.0 / kSteps), 1) << "\" width=\"" << kBar
-      << "\" height=\"" << fixed(height / kSteps + 0.5, 1) << "\" fill=\"" << hex(viridis(t0 + 0.5 / kSteps))
-      << "\"/>";
+      << "\" height=\"" << fixed(height / kSteps + 0.5, 1) << "\" fill=\"" << hex(viridis(t0 + 0.5 / kSteps)) << "\"/>";
   }
   const int dec = m.hi - m.lo >= 10 ? 0 : m.decimals;
   o << "<text class=\"tick\" x=\"" << x + kBar + 4 << "\" y=\"" << top + 4 << "\" dy=\"0.32em\">" << fixed(m.hi, dec)
@@ -79,8 +78,8 @@ std::string render(const Heatmap& m) {
   size_t ncols = m.col_labels.size();
   for (const auto& r : m.rows) ncols = std::max(ncols, r.size());
   ncols = std::max<size_t>(ncols, 1);
-  const double cell = std::clamp(std::min(kMaxWidth / static_cast<double>(ncols), kMaxHeight / static_cast<double>(nrows)),
-                                 kMinCell, kMaxCell);
+  const double cell = std::clamp(
+      std::min(kMaxWidth / static_cast<double>(ncols), kMaxHeight / static_cast<double>(nrows)), kMinCell, kMaxCell);
   Frame f;
   f.left = kLeft;
   f.top = kTop;
@@ -98,10 +97,10 @@ std::string render(const Heatmap& m) {
       const double t = scale(m, v);
       const double x = kLeft + cell * static_cast<double>(c), y = kTop + cell * static_cast<double>(r);
       o << "<rect class=\"cell\" x=\"" << fixed(x, 1) << "\" y=\"" << fixed(y, 1) << "\" width=\"" << fixed(cell, 1)
-        << "\" height=\"" << fixed(cell, 1) << "\" fill=\"" << hex(viridis(t)) << "\"><title>"
-        << escape(m.y_label) << ' ' << escape(r < m.row_labels.size() ? m.row_labels[r] : std::to_string(r)) << ", "
-        << escape(m.x_label) << ' ' << escape(c < m.col_labels.size() ? m.col_labels[c] : std::to_string(c)) << ": "
-        << fixed(v, m.decimals) << escape(m.unit) << "</title></rect>";
+        << "\" height=\"" << fixed(cell, 1) << "\" fill=\"" << hex(viridis(t)) << "\"><title>" << escape(m.y_label)
+        << ' ' << escape(r < m.row_labels.size() ? m.row_labels[r] : std::to_string(r)) << ", " << escape(m.x_label)
+        << ' ' << escape(c < m.col_labels.size() ? m.col_labels[c] : std::to_string(c)) << ": " << fixed(v, m.decimals)
+        << escape(m.unit) << "</title></rect>";
       if (write_values)
         o << "<text class=\"value\" x=\"" << fixed(x + cell / 2, 1) << "\" y=\"" << fixed(y + cell / 2, 1)
           << "\" text-anchor=\"middle\" dy=\"0.32em\" fill=\"" << (t < 0.6 ? "#fff" : "#111") << "\">"

@@ -13,10 +13,14 @@ namespace {
 void put(io::H5Writer& w, const std::string& name, const at::Tensor& t) {
   at::Tensor c = t.detach().contiguous();
   const std::vector<int64_t> shape = c.sizes().vec();
-  if (c.scalar_type() == at::kDouble) w.write(name, shape, c.data_ptr<double>());
-  else if (c.scalar_type() == at::kLong) w.write(name, shape, c.data_ptr<int64_t>());
-  else if (c.scalar_type() == at::kFloat) w.write(name, shape, c.data_ptr<float>());
-  else throw std::logic_error("checkpoint: unsupported tensor type for '" + name + "'");
+  if (c.scalar_type() == at::kDouble)
+    w.write(name, shape, c.data_ptr<double>());
+  else if (c.scalar_type() == at::kLong)
+    w.write(name, shape, c.data_ptr<int64_t>());
+  else if (c.scalar_type() == at::kFloat)
+    w.write(name, shape, c.data_ptr<float>());
+  else
+    throw std::logic_error("checkpoint: unsupported tensor type for '" + name + "'");
 }
 
 void put_i64(io::H5Writer& w, const std::string& name, const std::vector<int64_t>& v) {
@@ -40,8 +44,12 @@ std::vector<double> square(const std::vector<std::vector<double>>& m) {
 
 std::string task_group(int64_t s) { return "task_" + std::to_string(s); }
 
-std::vector<double> phases(const PhaseSeconds& p) { return {p.covariance, p.train, p.prototypes, p.eval, p.checkpoint}; }
-PhaseSeconds phases_of(const std::vector<double>& v, size_t i) { return {v[i], v[i + 1], v[i + 2], v[i + 3], v[i + 4]}; }
+std::vector<double> phases(const PhaseSeconds& p) {
+  return {p.covariance, p.train, p.prototypes, p.eval, p.checkpoint};
+}
+PhaseSeconds phases_of(const std::vector<double>& v, size_t i) {
+  return {v[i], v[i + 1], v[i + 2], v[i + 3], v[i + 4]};
+}
 
 // Root attributes and the plan: what the checkpoint is and where training stands.
 void write_identity(io::H5Writer& w, const Checkpoint& c) {
@@ -100,7 +108,8 @@ void write_trainer(io::H5Writer& w, const TrainerState& t, int64_t depth, const 
   w.write("accuracy/matrix", {rows, rows}, square(s.accuracy.matrix()));
   w.write("accuracy/overall", {rows}, s.accuracy.overall());
   std::vector<double> secs;
-  for (const auto& p : s.seconds) for (double x : phases(p)) secs.push_back(x);
+  for (const auto& p : s.seconds)
+    for (double x : phases(p)) secs.push_back(x);
   w.write("timing/phase_seconds", {static_cast<int64_t>(s.seconds.size()), 5}, secs);
   w.write("timing/step_seconds", {static_cast<int64_t>(s.step_seconds.size())}, s.step_seconds);
   w.write("timing/current_phase_seconds", {5}, phases(t.current));
@@ -123,8 +132,8 @@ void write_trainer(io::H5Writer& w, const TrainerState& t, int64_t depth, const 
 // The format name and version, then every dataset's checksum.
 void check_format(io::H5Reader& r, const std::string& path) {
   if (!r.has_attr("/", "format") || r.attr_string("/", "format") != kCheckpointFormat)
-    throw FormatError("'" + path + "': not a lorasub checkpoint (root attribute 'format' is not '" +
-                      kCheckpointFormat + "')");
+    throw FormatError("'" + path + "': not a lorasub checkpoint (root attribute 'format' is not '" + kCheckpointFormat +
+                      "')");
   const int64_t version = r.attr_int("/", "format_version");
   if (version != kCheckpointFormatVersion)
     throw FormatError("'" + path + "': checkpoint format version " + std::to_string(version) +
@@ -160,12 +169,13 @@ method::LearnerState read_learner(const io::H5Reader& r, const std::string& path
     for (int64_t b = 0;; ++b) {
       const std::string p = "adapters/" + task_group(s) + "/block_" + std::to_string(b);
       if (!r.has(p)) break;
-      ta.blocks.push_back({get_f32(r, p + "/a_k"), get_f32(r, p + "/b_k"), get_f32(r, p + "/a_v"),
-                           get_f32(r, p + "/b_v")});
+      ta.blocks.push_back(
+          {get_f32(r, p + "/a_k"), get_f32(r, p + "/b_k"), get_f32(r, p + "/a_v"), get_f32(r, p + "/b_v")});
     }
     if (ta.blocks.empty()) throw FormatError("'" + path + "': missing dataset group 'adapters/" + task_group(s) + "'");
     l.adapters.push_back(std::move(ta));
-    l.heads.push_back({get_f32(r, "heads/" + task_group(s) + "/weight"), get_f32(r, "heads/" + task_group(s) + "/bias")});
+    l.heads.push_back(
+        {get_f32(r, "heads/" + task_group(s) + "/weight"), get_f32(r, "heads/" + task_group(s) + "/bias")});
   }
   l.prototypes = get_f32(r, "prototypes/means");
   l.proto_counts = r.read_i64("prototypes/counts");

@@ -16,15 +16,15 @@ constexpr int64_t kCheckpointFormatVersion = 3;  // 3: sealed (io/file_seal.h)
 constexpr const char* kCheckpointFormat = "lorasub-checkpoint";
 
 struct Checkpoint {
-  std::string kind;               // task_end | step | stop
+  std::string kind;  // task_end | step | stop
   Position pos;
   method::LearnerState learner;
-  TrainerState trainer;           // the Trainer's state: summary so far, the task in progress, resumes
+  TrainerState trainer;  // the Trainer's state: summary so far, the task in progress, resumes
   std::string config_yaml, config_hash, resume_hash, backbone_sha256, lorasub_version;
   std::vector<int64_t> class_order, task_sizes;
-  int64_t ranks = 1;              // ranks of the run that wrote it
+  int64_t ranks = 1;  // ranks of the run that wrote it
   int64_t created_unix = 0;
-  at::Tensor drift_reference;     // train.drift: DriftTracker::reference() (undefined: none)
+  at::Tensor drift_reference;  // train.drift: DriftTracker::reference() (undefined: none)
 };
 
 // Atomic: temporary name, fsync, rename (io::H5Writer). Throws with the path on failure.

@@ -66,7 +66,7 @@ std::vector<std::string> prune_checkpoints(const std::string& dir, int64_t keep,
                                            const std::string& protect) {
   std::vector<std::string> pool;
   for (const Entry& e : checkpoint_entries(dir)) {  // newest first
-    if (!e.readable) continue;  // not ours to judge: left for the user (inspect names the damage)
+    if (!e.readable) continue;                      // not ours to judge: left for the user (inspect names the damage)
     const std::string& p = e.path;
     const std::string name = p.substr(p.find_last_of('/') + 1);
     const bool task_end = name.rfind("task_", 0) == 0;
@@ -92,19 +92,23 @@ std::string describe_checkpoint(const std::string& path, bool* ok) {
     Checkpoint c = read_checkpoint(path);
     *ok = true;
     o << path << "\n";
-    o << "  integrity        ok (HDF5 structure, CRC-32 of every dataset, format "
-      << kCheckpointFormat << " v" << kCheckpointFormatVersion << ")\n";
-    o << "  kind             " << c.kind << " (written by lorasub " << c.lorasub_version << " on "
-      << c.ranks << " rank(s))\n";
-    o << "  position         task " << c.pos.task << (c.pos.task_done ? " (finished)" : "")
-      << ", epoch " << c.pos.epoch << ", batch " << c.pos.batch << ", global step " << c.pos.global_step << "\n";
+    o << "  integrity        ok (HDF5 structure, CRC-32 of every dataset, format " << kCheckpointFormat << " v"
+      << kCheckpointFormatVersion << ")\n";
+    o << "  kind             " << c.kind << " (written by lorasub " << c.lorasub_version << " on " << c.ranks
+      << " rank(s))\n";
+    o << "  position         task " << c.pos.task << (c.pos.task_done ? " (finished)" : "") << ", epoch " << c.pos.epoch
+      << ", batch " << c.pos.batch << ", global step " << c.pos.global_step << "\n";
     int64_t classes = 0;
-    for (int64_t s = 0; s <= c.pos.task && s < static_cast<int64_t>(c.task_sizes.size()); ++s) classes += c.task_sizes[s];
-    o << "  plan             " << c.task_sizes.size() << " tasks; tasks 0.." << c.pos.task << " hold "
-      << classes << " classes; rank " << (c.learner.adapters.empty() || c.learner.adapters[0].blocks.empty()
-                                             ? 0 : c.learner.adapters[0].blocks[0].a_k.size(0))
+    for (int64_t s = 0; s <= c.pos.task && s < static_cast<int64_t>(c.task_sizes.size()); ++s)
+      classes += c.task_sizes[s];
+    o << "  plan             " << c.task_sizes.size() << " tasks; tasks 0.." << c.pos.task << " hold " << classes
+      << " classes; rank "
+      << (c.learner.adapters.empty() || c.learner.adapters[0].blocks.empty()
+              ? 0
+              : c.learner.adapters[0].blocks[0].a_k.size(0))
       << " adapters on " << (c.learner.adapters.empty() ? 0 : c.learner.adapters[0].blocks.size()) << " blocks\n";
-    o << "  optimizer        " << (c.learner.adam_m.empty() ? std::string("none (task finished)")
+    o << "  optimizer        "
+      << (c.learner.adam_m.empty() ? std::string("none (task finished)")
                                    : std::to_string(c.learner.adam_steps) + " Adam steps in the current task")
       << "\n";
     o << "  config hash      " << c.config_hash << " (resume hash " << c.resume_hash << ")\n";
@@ -118,8 +122,8 @@ std::string describe_checkpoint(const std::string& path, bool* ok) {
         std::snprintf(buf, sizeof(buf), " %.2f", a);
         o << buf;
       }
-      std::snprintf(buf, sizeof(buf), "\n                   A_last %.2f  A_avg %.2f  forgetting %.2f\n",
-                    acc.a_last(), acc.a_avg(), acc.forgetting());
+      std::snprintf(buf, sizeof(buf), "\n                   A_last %.2f  A_avg %.2f  forgetting %.2f\n", acc.a_last(),
+                    acc.a_avg(), acc.forgetting());
       o << buf;
     } else {
       o << "  metrics          none yet (first task in progress)\n";

@@ -54,7 +54,8 @@ TrainDevice resolve_device(const Config& cfg, const dist::World& world) {
     if (world.local_rank >= count)
       throw ConfigError("local rank " + std::to_string(world.local_rank) + " on " + world.host + " has no GPU: only " +
                         std::to_string(count) + " CUDA devices are visible (" + dist::cuda_visible_devices_text() +
-                        "); run at most " + std::to_string(count) + " ranks per node, or bind one GPU per rank with "
+                        "); run at most " + std::to_string(count) +
+                        " ranks per node, or bind one GPU per rank with "
                         "launch/bind-gpu.sh");
     index = world.local_rank;
   }

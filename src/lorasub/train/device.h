@@ -12,8 +12,8 @@ namespace lorasub::train {
 
 struct TrainDevice {
   c10::Device device{c10::kCPU};
-  dist::DeviceSpec spec;     // the same choice, for dist (torch-free)
-  std::string description;   // "cpu (...)" or "cuda:0 (N visible)", for the start-up line
+  dist::DeviceSpec spec;    // the same choice, for dist (torch-free)
+  std::string description;  // "cpu (...)" or "cuda:0 (N visible)", for the start-up line
 };
 
 // auto: cuda when LibTorch has CUDA and a device is visible, else cpu (the reason kept in

@@ -50,8 +50,10 @@ void Trainer::save_checkpoint(const std::string& kind, int64_t t, int64_t epoch,
   if (!world_.is_root()) return;
   io::RunDir dir(cfg_.run.dir, cfg_.run.name);
   char name[64];
-  if (kind == "task_end") std::snprintf(name, sizeof(name), "/task_%03lld.h5", static_cast<long long>(t));
-  else std::snprintf(name, sizeof(name), "/step_%09lld.h5", static_cast<long long>(global_step_));
+  if (kind == "task_end")
+    std::snprintf(name, sizeof(name), "/task_%03lld.h5", static_cast<long long>(t));
+  else
+    std::snprintf(name, sizeof(name), "/step_%09lld.h5", static_cast<long long>(global_step_));
   const std::string path = dir.checkpoints_dir() + name;
   try {
     dir.create();
@@ -97,14 +99,19 @@ void Trainer::write_outputs() const {
                           {"A", s.accuracy.overall()[t]},
                           {"per_task", s.accuracy.matrix()[t]},
                           {"drs_kept_dims", s.kept[t]},
-                          {"seconds", {{"covariance", p.covariance}, {"train", p.train},
-                                       {"prototypes", p.prototypes}, {"eval", p.eval},
-                                       {"checkpoint", p.checkpoint}, {"total", p.total()}}}});
+                          {"seconds",
+                           {{"covariance", p.covariance},
+                            {"train", p.train},
+                            {"prototypes", p.prototypes},
+                            {"eval", p.eval},
+                            {"checkpoint", p.checkpoint},
+                            {"total", p.total()}}}});
   }
   if (cfg_.train.drift) {
     j["feature_drift"] = nlohmann::json::array();
     for (const DriftRecord& d : s.drift)
-      j["feature_drift"].push_back({{"task", d.task}, {"after_task", d.after_task},
+      j["feature_drift"].push_back({{"task", d.task},
+                                    {"after_task", d.after_task},
                                     {"mean_cosine_distance", d.mean_cosine_distance},
                                     {"stale_accuracy_drop", d.stale_accuracy_drop}});
   }

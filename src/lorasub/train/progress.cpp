@@ -21,8 +21,7 @@ bool use_tty() {
 
 }  // namespace
 
-Progress::Progress(bool enabled, int64_t log_every)
-    : enabled_(enabled), tty_(use_tty()), log_every_(log_every) {}
+Progress::Progress(bool enabled, int64_t log_every) : enabled_(enabled), tty_(use_tty()), log_every_(log_every) {}
 
 void Progress::begin(const std::string& phase, int64_t total_steps) {
   phase_ = phase;
@@ -39,14 +38,12 @@ void Progress::step(int64_t step, double loss, int64_t images) {
   const bool last = step == total_;
   if (tty_) {
     if (!last && std::chrono::duration<double>(now - last_draw_).count() < 0.2) return;
-    std::printf("\r\033[K%s  step %lld/%lld  loss %.4f  %.0f img/s", phase_.c_str(),
-                static_cast<long long>(step), static_cast<long long>(total_), loss,
-                secs > 0 ? images_ / secs : 0.0);
+    std::printf("\r\033[K%s  step %lld/%lld  loss %.4f  %.0f img/s", phase_.c_str(), static_cast<long long>(step),
+                static_cast<long long>(total_), loss, secs > 0 ? images_ / secs : 0.0);
   } else {
     if (!last && step % log_every_ != 0) return;
-    std::printf("%s  step %lld/%lld  loss %.4f  %.0f img/s\n", phase_.c_str(),
-                static_cast<long long>(step), static_cast<long long>(total_), loss,
-                secs > 0 ? images_ / secs : 0.0);
+    std::printf("%s  step %lld/%lld  loss %.4f  %.0f img/s\n", phase_.c_str(), static_cast<long long>(step),
+                static_cast<long long>(total_), loss, secs > 0 ? images_ / secs : 0.0);
   }
   last_draw_ = now;
   std::fflush(stdout);
@@ -56,8 +53,7 @@ void Progress::end(double last_loss) {
   if (!enabled_) return;
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   if (tty_) std::printf("\r\033[K");
-  std::printf("%s  loss %.4f  %.0f img/s  %.1fs\n", phase_.c_str(), last_loss,
-              secs > 0 ? images_ / secs : 0.0, secs);
+  std::printf("%s  loss %.4f  %.0f img/s  %.1fs\n", phase_.c_str(), last_loss, secs > 0 ? images_ / secs : 0.0, secs);
   std::fflush(stdout);
 }
 

@@ -23,11 +23,11 @@ struct TrainSummary {
   std::vector<double> step_seconds;        // mean train-step time per task
   double wall_seconds = 0;
   int64_t images_trained = 0;
-  double data_wait_seconds = 0;            // train steps: time spent waiting for the loader
-  double step_compute_seconds = 0;         // train steps: forward/backward/all-reduce/update
-  double allreduce_seconds = 0;            // train steps: the fused gradient all-reduce (this attempt)
-  int64_t skipped_images = 0;              // unreadable images replaced (data.on_bad_image: skip), all ranks
-  std::vector<DriftRecord> drift;          // train.drift: per earlier task, after every later one
+  double data_wait_seconds = 0;     // train steps: time spent waiting for the loader
+  double step_compute_seconds = 0;  // train steps: forward/backward/all-reduce/update
+  double allreduce_seconds = 0;     // train steps: the fused gradient all-reduce (this attempt)
+  int64_t skipped_images = 0;       // unreadable images replaced (data.on_bad_image: skip), all ranks
+  std::vector<DriftRecord> drift;   // train.drift: per earlier task, after every later one
   double train_images_per_second() const {
     double t = 0;
     for (const auto& s : seconds) t += s.train;

@@ -15,9 +15,9 @@
 namespace lorasub::train {
 namespace {
 
-volatile sig_atomic_t g_signal = 0;       // first stop signal
-volatile sig_atomic_t g_count = 0;        // stop signals seen (USR1, TERM, INT)
-volatile sig_atomic_t g_announce = 0;    // training has begun: say what a stop does
+volatile sig_atomic_t g_signal = 0;    // first stop signal
+volatile sig_atomic_t g_count = 0;     // stop signals seen (USR1, TERM, INT)
+volatile sig_atomic_t g_announce = 0;  // training has begun: say what a stop does
 std::atomic<double> g_deadline{0.0};
 std::atomic<bool> g_installed{false};
 
@@ -61,7 +61,8 @@ void watchdog() {
     if (limit > 0 && std::chrono::duration<double>(Clock::now() - since).count() > limit) {
       std::fprintf(stderr,
                    "lorasub: the agreed stop did not finish within ckpt.stop_deadline_seconds = %g s; "
-                   "exiting now (the last good checkpoint is intact)\n", limit);
+                   "exiting now (the last good checkpoint is intact)\n",
+                   limit);
       std::fflush(stderr);
       _exit(kExitForced);
     }

@@ -27,16 +27,15 @@ double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock:
 Trainer::Trainer(const Config& cfg, const dist::World& world, dist::Communicator& comm, const TrainDevice& device)
     : cfg_(cfg), world_(world), comm_(comm), device_(device) {
   if (device_.spec.cuda)  // batch copies go on torch's current stream (Learner::batch_images)
-    pinned_ = dist::make_pinned_memory(device_.spec.index,
-                                       [d = device_.device] { return model::current_cuda_stream(d); });
+    pinned_ =
+        dist::make_pinned_memory(device_.spec.index, [d = device_.device] { return model::current_cuda_stream(d); });
   data_ = data::open_dataset(cfg.data.dataset, cfg.data.root, cfg.data, cfg.model, cfg.run.seed);
-  plan_ = data::TaskPlan::make(data_.train.num_classes(), cfg.data.init_cls, cfg.data.increment,
-                               cfg.data.num_tasks, cfg.data.shuffle, cfg.run.seed);
+  plan_ = data::TaskPlan::make(data_.train.num_classes(), cfg.data.init_cls, cfg.data.increment, cfg.data.num_tasks,
+                               cfg.data.shuffle, cfg.run.seed);
   data::apply_class_order(data_, plan_);
   const model::VitShape shape = model::model_shape(cfg.model);
-  vit_ = std::make_unique<model::Vit>(cfg.model.weights.empty()
-                                          ? model::Vit::random(shape, cfg.run.seed)
-                                          : model::Vit::load(cfg.model.weights, shape));
+  vit_ = std::make_unique<model::Vit>(cfg.model.weights.empty() ? model::Vit::random(shape, cfg.run.seed)
+                                                                : model::Vit::load(cfg.model.weights, shape));
   vit_->to(device_.device);
   learner_ = method::make_learner(*vit_, cfg_, plan_, comm_);
   backbone_sha256_ = backbone_identity(cfg.model.weights);
@@ -64,8 +63,8 @@ void Trainer::start_metrics() {
   // Rank r serves on port + local rank: every one must be a TCP port (no silent fallback).
   if (cfg_.metrics.port + world_.local_size - 1 > 65535)
     throw ConfigError("metrics.port " + std::to_string(cfg_.metrics.port) + " leaves no port for local rank " +
-                      std::to_string(world_.local_size - 1) + " (port + local rank > 65535); use metrics.port <= " +
-                      std::to_string(65536 - world_.local_size));
+                      std::to_string(world_.local_size - 1) +
+                      " (port + local rank > 65535); use metrics.port <= " + std::to_string(65536 - world_.local_size));
   o.auth_file = cfg_.metrics.auth_file;
   o.run = cfg_.run.name;
   o.rank = world_.rank;
@@ -88,14 +87,12 @@ void Trainer::checkpoint_timed(const std::string& kind, int64_t t, int64_t epoch
   const auto c0 = Clock::now();
   save_checkpoint(kind, t, epoch, batch, task_done);
   if (world_.is_root())
-    metrics_.checkpoint_written(kind, since(c0),
-                                std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
+    metrics_.checkpoint_written(
+        kind, since(c0), std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
 }
 
 namespace {
-double now_seconds() {
-  return std::chrono::duration<double>(Clock::now().time_since_epoch()).count();
-}
+double now_seconds() { return std::chrono::duration<double>(Clock::now().time_since_epoch()).count(); }
 }  // namespace
 
 TrainSummary Trainer::run(int64_t max_tasks) {
@@ -104,11 +101,10 @@ TrainSummary Trainer::run(int64_t max_tasks) {
   run_start_ = t0;
   const int64_t tasks = max_tasks > 0 ? std::min(max_tasks, plan_.num_tasks()) : plan_.num_tasks();
   last_ckpt_time_ = now_seconds();
-  Progress::line(world_.is_root(),
-                 "lorasub: " + cfg_.method.name + " on " + cfg_.data.dataset + ", " +
-                     std::to_string(tasks) + " tasks, " + std::to_string(world_.size) +
-                     " rank(s), " + std::to_string(at::get_num_threads()) + " thread(s) each; device " +
-                     device_.description + ", " + cfg_.train.precision + ", " + comm_.name());
+  Progress::line(world_.is_root(), "lorasub: " + cfg_.method.name + " on " + cfg_.data.dataset + ", " +
+                                       std::to_string(tasks) + " tasks, " + std::to_string(world_.size) + " rank(s), " +
+                                       std::to_string(at::get_num_threads()) + " thread(s) each; device " +
+                                       device_.description + ", " + cfg_.train.precision + ", " + comm_.name());
   announce_stops();
   auto wall = [&] { return wall_before_ + since(t0); };
   // A resumed run shows the accuracies and the drift measured before the stop.
@@ -135,13 +131,14 @@ TrainSummary Trainer::run(int64_t max_tasks) {
   }
   state_.summary.wall_seconds = wall();
   // Unreadable images skipped on any rank (data.on_bad_image: skip): counted, reported.
-  int64_t skipped = (data_.train_source ? data_.train_source->skipped() : 0) +
-                    (data_.test_source ? data_.test_source->skipped() : 0);
+  int64_t skipped =
+      (data_.train_source ? data_.train_source->skipped() : 0) + (data_.test_source ? data_.test_source->skipped() : 0);
   comm_.allreduce_sum(&skipped, 1);
   state_.summary.skipped_images = skipped;
   if (skipped > 0)
-    Progress::line(world_.is_root(), "lorasub: " + std::to_string(skipped) +
-                                         " unreadable image loads were replaced by grey images (data.on_bad_image: skip)");
+    Progress::line(world_.is_root(),
+                   "lorasub: " + std::to_string(skipped) +
+                       " unreadable image loads were replaced by grey images (data.on_bad_image: skip)");
   if (world_.is_root()) write_outputs();
   return state_.summary;
 }
@@ -156,7 +153,8 @@ void Trainer::stop_now(int64_t t, int64_t epoch, int64_t batch, bool task_done) 
   const bool have = task_done && cfg_.ckpt.task_end;  // the task-end checkpoint was just written
   if (!have) checkpoint_timed("stop", t, epoch, batch, task_done);
   comm_.barrier();  // nobody exits before rank 0's checkpoint is complete
-  std::fprintf(stderr, "lorasub: rank %d stopped at global step %lld on request (signal %d here); "
+  std::fprintf(stderr,
+               "lorasub: rank %d stopped at global step %lld on request (signal %d here); "
                "checkpoint written; exit code 75 (requeue with --resume auto)\n",
                world_.rank, static_cast<long long>(global_step_), stop_signal());
   std::fflush(stderr);

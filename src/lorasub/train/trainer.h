@@ -28,9 +28,9 @@ struct Checkpoint;
 
 // How `lorasub train` starts: fresh, resumed (--resume) or over an earlier run (--overwrite).
 struct ResumeRequest {
-  std::string from;                  // "" (fresh), "auto" or a checkpoint path
+  std::string from;  // "" (fresh), "auto" or a checkpoint path
   bool allow_config_change = false;
-  bool overwrite = false;            // remove an earlier run's outputs in the run directory
+  bool overwrite = false;  // remove an earlier run's outputs in the run directory
 };
 
 class Trainer {
@@ -86,8 +86,7 @@ class Trainer {
   void write_outputs() const;
   // Rank 0 writes (kind task_end | step | stop) for position `pos`; prunes old ones.
   void save_checkpoint(const std::string& kind, int64_t t, int64_t epoch, int64_t batch, bool task_done);
-  Checkpoint make_checkpoint(const std::string& kind, int64_t t, int64_t epoch, int64_t batch,
-                             bool task_done) const;
+  Checkpoint make_checkpoint(const std::string& kind, int64_t t, int64_t epoch, int64_t batch, bool task_done) const;
   // Every rank: agree on a stop at a task boundary (one small all-reduce).
   bool agree_stop();
   [[noreturn]] void stop_now(int64_t t, int64_t epoch, int64_t batch, bool task_done);
@@ -109,20 +108,20 @@ class Trainer {
   DriftTracker drift_{plan_};
   int64_t global_step_ = 0;
   StepObserver on_step_;
-  TrainerState state_;                // what a checkpoint saves and a resume restores
+  TrainerState state_;  // what a checkpoint saves and a resume restores
   // Resume point (from a checkpoint): task, epoch, batch; resumed_mid_task_ when the
   // learner was restored inside task resume_task_.
   bool resumed_mid_task_ = false;
   int64_t start_task_ = 0, resume_epoch_ = 0, resume_batch_ = 0;
   std::string backbone_sha256_;
-  double wall_before_ = 0;            // wall seconds of earlier attempts (resumed runs)
+  double wall_before_ = 0;  // wall seconds of earlier attempts (resumed runs)
   std::chrono::steady_clock::time_point run_start_ = std::chrono::steady_clock::now();
-  double last_ckpt_time_ = 0;         // steady seconds of the last checkpoint (rank 0)
-  bool claimed_ = false;              // claim_run_dir done
-  bool created_run_dir_ = false;      // rank 0 made the run directory (removed again if the run wrote nothing)
-  std::unique_ptr<io::RunLock> lock_; // rank 0: the run directory's lock, held for the run
-  obs::Metrics metrics_;              // a null object unless metrics.enabled
-  obs::FileSdTargets file_sd_;        // rank 0: removed when the trainer goes
+  double last_ckpt_time_ = 0;          // steady seconds of the last checkpoint (rank 0)
+  bool claimed_ = false;               // claim_run_dir done
+  bool created_run_dir_ = false;       // rank 0 made the run directory (removed again if the run wrote nothing)
+  std::unique_ptr<io::RunLock> lock_;  // rank 0: the run directory's lock, held for the run
+  obs::Metrics metrics_;               // a null object unless metrics.enabled
+  obs::FileSdTargets file_sd_;         // rank 0: removed when the trainer goes
 };
 
 }  // namespace lorasub::train

@@ -38,11 +38,14 @@ void Trainer::claim_run_dir_on_root(const ResumeRequest& req) {
   }
   if (req.from.empty())
     throw ConfigError("run directory '" + dir.path() + "' already holds a run (" + std::to_string(earlier.size()) +
-                      " files, e.g. '" + earlier.front() + "'); pass --resume auto to continue it, --overwrite to "
+                      " files, e.g. '" + earlier.front() +
+                      "'); pass --resume auto to continue it, --overwrite to "
                       "replace it, or choose another run.name");
   if (req.from == "auto" && list_checkpoints(dir.checkpoints_dir()).empty())
-    throw ConfigError("--resume auto: run directory '" + dir.path() + "' holds an earlier run's outputs but no "
-                      "checkpoint to continue from ('" + earlier.front() + "'); pass --overwrite to start it again");
+    throw ConfigError("--resume auto: run directory '" + dir.path() +
+                      "' holds an earlier run's outputs but no "
+                      "checkpoint to continue from ('" +
+                      earlier.front() + "'); pass --overwrite to start it again");
 }
 
 namespace {
@@ -54,15 +57,19 @@ bool check_resumable(const Checkpoint& c, const std::string& path, const ResumeR
   if (changed && !req.allow_config_change) {
     std::string keys;
     for (const std::string& d : resume_differences(c.config_yaml, cfg)) keys += "\n  " + d;
-    throw ConfigError("cannot resume from '" + path + "': written by a run with another config; the keys that "
-                      "differ (checkpoint -> now):" + keys + "\npass --allow-config-change to continue anyway, "
+    throw ConfigError("cannot resume from '" + path +
+                      "': written by a run with another config; the keys that "
+                      "differ (checkpoint -> now):" +
+                      keys +
+                      "\npass --allow-config-change to continue anyway, "
                       "or --overwrite to start again");
   }
   if (c.backbone_sha256 != backbone_sha256 && !req.allow_config_change)
     throw ConfigError("cannot resume from '" + path + "': trained on another backbone (SHA-256 " + c.backbone_sha256 +
                       ", model.weights has " + backbone_sha256 + "); pass --allow-config-change to continue anyway");
   if (c.class_order != plan.class_order() || c.task_sizes != plan.task_sizes())
-    throw ConfigError("cannot resume from '" + path + "': its task plan (class order, task sizes) differs from this "
+    throw ConfigError("cannot resume from '" + path +
+                      "': its task plan (class order, task sizes) differs from this "
                       "config's");
   return changed;
 }
@@ -112,7 +119,8 @@ std::string Trainer::resume(const ResumeRequest& req) {
     restore_from(c, path, check_resumable(c, path, req, cfg_, backbone_sha256_, plan_));
     return path;
   }
-  throw ConfigError("--resume auto: every checkpoint in " + dir + " is damaged (see above); pass --overwrite to "
+  throw ConfigError("--resume auto: every checkpoint in " + dir +
+                    " is damaged (see above); pass --overwrite to "
                     "start the run again");
 }
 
@@ -132,17 +140,19 @@ void Trainer::restore_from(const Checkpoint& c, const std::string& path, bool co
   resume_batch_ = c.pos.batch;
   nlohmann::json hist = nlohmann::json::parse(c.trainer.history_json, nullptr, false);
   if (!hist.is_array()) hist = nlohmann::json::array();
-  hist.push_back({{"from", path}, {"global_step", c.pos.global_step}, {"ranks", world_.size},
-                  {"written_by_ranks", c.ranks}, {"config_changed", config_changed}});
+  hist.push_back({{"from", path},
+                  {"global_step", c.pos.global_step},
+                  {"ranks", world_.size},
+                  {"written_by_ranks", c.ranks},
+                  {"config_changed", config_changed}});
   state_.history_json = hist.dump();
-  Progress::line(world_.is_root(),
-                 "lorasub: resuming from " + path + " (" + c.kind + ": task " + std::to_string(c.pos.task + 1) + "/" +
-                     std::to_string(plan_.num_tasks()) +
-                     (c.pos.task_done ? " finished"
-                                      : ", epoch " + std::to_string(c.pos.epoch + 1) + ", batch " +
-                                            std::to_string(c.pos.batch)) +
-                     ", global step " + std::to_string(c.pos.global_step) +
-                     (config_changed ? "; config changed, recorded" : "") + ")");
+  Progress::line(world_.is_root(), "lorasub: resuming from " + path + " (" + c.kind + ": task " +
+                                       std::to_string(c.pos.task + 1) + "/" + std::to_string(plan_.num_tasks()) +
+                                       (c.pos.task_done ? " finished"
+                                                        : ", epoch " + std::to_string(c.pos.epoch + 1) + ", batch " +
+                                                              std::to_string(c.pos.batch)) +
+                                       ", global step " + std::to_string(c.pos.global_step) +
+                                       (config_changed ? "; config changed, recorded" : "") + ")");
 }
 
 }  // namespace lorasub::train

@@ -115,9 +115,8 @@ void Trainer::record_task(int64_t t, const method::EvalResult& ev) {
                            s.accuracy.forgetting() / 100.0);
   }
   s.kept.push_back(learner_->kept_dims());
-  s.step_seconds.push_back(state_.current_steps > 0
-                               ? state_.current_step_seconds / static_cast<double>(state_.current_steps)
-                               : 0.0);
+  s.step_seconds.push_back(
+      state_.current_steps > 0 ? state_.current_step_seconds / static_cast<double>(state_.current_steps) : 0.0);
   s.seconds.push_back(state_.current);
   const auto c0 = Clock::now();
   if (cfg_.ckpt.task_end) checkpoint_timed("task_end", t, 0, 0, true);

@@ -10,10 +10,10 @@ namespace {
 TEST(BenchFigures, ForwardFlopsOfATinyVitByHand) {
   // 8x8 image, patch 4: 4 patches + CLS = 5 tokens; d 6, mlp 12, 1 block, 2 channels.
   const model::VitShape s{8, 2, 4, 6, 1, 2, 12};
-  const double patch = 2.0 * 4 * (2 * 4 * 4) * 6;                      // 1536
-  const double qkv = 2.0 * 5 * 6 * 18, proj = 2.0 * 5 * 6 * 6;         // 1080, 360
+  const double patch = 2.0 * 4 * (2 * 4 * 4) * 6;                            // 1536
+  const double qkv = 2.0 * 5 * 6 * 18, proj = 2.0 * 5 * 6 * 6;               // 1080, 360
   const double mlp = 2.0 * 2 * 5 * 6 * 12, attention = 2.0 * 2 * 5 * 5 * 6;  // 1440, 600
-  const double adapters = 2.0 * 2 * (2.0 * 5 * 6 * 3);                  // r 3: 720
+  const double adapters = 2.0 * 2 * (2.0 * 5 * 6 * 3);                       // r 3: 720
   EXPECT_DOUBLE_EQ(vit_forward_flops(s, 3), patch + qkv + proj + mlp + attention + adapters);
   EXPECT_DOUBLE_EQ(vit_train_flops(s, 3), 2 * vit_forward_flops(s, 3) + attention);
 }

@@ -45,7 +45,7 @@ TEST(ExportFormat, WhatIsWrittenIsReadBack) {
   TempDir dir;
   const std::string path = dir.path() + "/model.safetensors";
   const std::map<std::string, io::TensorData> backbone = {{"cls_token", tensor({1, 1, 8}, 0.5f)},
-                                                           {"blocks.0.attn.qkv.weight", tensor({24, 8}, 2.0f)}};
+                                                          {"blocks.0.attn.qkv.weight", tensor({24, 8}, 2.0f)}};
   const ExportInfo in = sample_info();
   write_export(path, backbone, in);
   const ExportFile got = read_export(path);
@@ -106,7 +106,8 @@ TEST(ExportFormat, NotAnExportOrAnotherVersionIsRefused) {
     EXPECT_NE(std::string(e.what()).find("not a model written by lorasub export"), std::string::npos) << e.what();
   }
   const std::string old = dir.path() + "/old.safetensors";
-  io::write_safetensors(old, {{"w", tensor({2}, 1.0f)}}, {{"lorasub.format", kExportFormat}, {"lorasub.format_version", "0"}});
+  io::write_safetensors(old, {{"w", tensor({2}, 1.0f)}},
+                        {{"lorasub.format", kExportFormat}, {"lorasub.format_version", "0"}});
   try {
     read_export(old);
     FAIL() << "another format version was read";

@@ -87,7 +87,8 @@ struct FakeRun {
     if (t == 0) c.learner.prototypes.narrow(0, 2, 2).zero_();
     c.learner.proto_counts = {5, 6, t == 1 ? 7 : 0, t == 1 ? 8 : 0};
     c.learner.kept_dims = {kDim, kDim};
-    for (int64_t s = 0; s <= t; ++s) c.trainer.summary.accuracy.add_row(std::vector<double>(static_cast<size_t>(s + 1), 50.0), 40.0 + s);
+    for (int64_t s = 0; s <= t; ++s)
+      c.trainer.summary.accuracy.add_row(std::vector<double>(static_cast<size_t>(s + 1), 50.0), 40.0 + s);
     const Config cfg = tiny_config(backbone);
     c.config_yaml = dump_config(cfg);
     c.config_hash = config_hash(cfg);
@@ -136,7 +137,8 @@ TEST(Export, MergedWeightsPrototypesAndMetadata) {
       const std::vector<float> want = run.expected_qkv(b, t);
       const std::vector<float>& got = f.at("blocks." + std::to_string(b) + ".attn.qkv.weight").values;
       ASSERT_EQ(got.size(), want.size());
-      for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-6f * (1 + std::abs(want[i]))) << b << " " << i;
+      for (size_t i = 0; i < got.size(); ++i)
+        EXPECT_NEAR(got[i], want[i], 1e-6f * (1 + std::abs(want[i]))) << b << " " << i;
       // q rows are W0's exactly, and every other weight too.
       const at::Tensor w0 = run.vit.blocks()[static_cast<size_t>(b)].qkv_w.contiguous();
       for (int64_t i = 0; i < kDim * kDim; ++i) EXPECT_EQ(got[static_cast<size_t>(i)], w0.data_ptr<float>()[i]);
@@ -144,7 +146,8 @@ TEST(Export, MergedWeightsPrototypesAndMetadata) {
     EXPECT_EQ(f.at("norm.weight").values, io::SafeTensorsFile::read(run.backbone).at("norm.weight").values);
     const io::TensorData& p = f.at(kExportPrototypes);
     EXPECT_EQ(p.shape, (std::vector<int64_t>{2 * (t + 1), kDim}));
-    for (int64_t i = 0; i < p.numel(); ++i) EXPECT_EQ(p.values[static_cast<size_t>(i)], run.prototypes.data_ptr<float>()[i]);
+    for (int64_t i = 0; i < p.numel(); ++i)
+      EXPECT_EQ(p.values[static_cast<size_t>(i)], run.prototypes.data_ptr<float>()[i]);
     EXPECT_EQ(f.at(kExportClassOrder).dtype, "I64");
     const std::vector<float> order = t == 1 ? std::vector<float>{2, 0, 3, 1} : std::vector<float>{2, 0};
     EXPECT_EQ(f.at(kExportClassOrder).values, order);
@@ -173,17 +176,35 @@ std::string refused(Fn fn) {
 TEST(Export, BadInputIsRefusedAndNothingWritten) {
   FakeRun run;
   const std::string out = run.dir / "m.safetensors";
-  EXPECT_NE(refused([&] { export_model({run.dir / "none", -1, out, false, ""}); }).find("'" + run.dir / "none" + "' does not exist"), std::string::npos);
-  EXPECT_NE(refused([&] { export_model({run.run, 5, out, false, ""}); }).find("--task 5 is not a finished task"), std::string::npos);
+  EXPECT_NE(refused([&] {
+              export_model({run.dir / "none", -1, out, false, ""});
+            }).find("'" + run.dir / "none" + "' does not exist"),
+            std::string::npos);
+  EXPECT_NE(refused([&] {
+              export_model({run.run, 5, out, false, ""});
+            }).find("--task 5 is not a finished task"),
+            std::string::npos);
   std::filesystem::create_directories(run.dir / "empty/checkpoints");
-  EXPECT_NE(refused([&] { export_model({run.dir / "empty", -1, out, false, ""}); }).find("holds no finished task"), std::string::npos);
+  EXPECT_NE(refused([&] {
+              export_model({run.dir / "empty", -1, out, false, ""});
+            }).find("holds no finished task"),
+            std::string::npos);
   const io::SafeTensorsFile other_file = io::SafeTensorsFile::read(run.backbone);
   model::Vit::random(run.vit.shape(), 8).save(run.dir / "other.safetensors");
-  EXPECT_NE(refused([&] { export_model({run.run, -1, out, false, run.dir / "other.safetensors"}); }).find("but the run was trained on"), std::string::npos);
-  EXPECT_NE(refused([&] { export_model({run.run, -1, out, false, run.dir / "gone.safetensors"}); }).find("does not exist"), std::string::npos);
+  EXPECT_NE(refused([&] {
+              export_model({run.run, -1, out, false, run.dir / "other.safetensors"});
+            }).find("but the run was trained on"),
+            std::string::npos);
+  EXPECT_NE(refused([&] {
+              export_model({run.run, -1, out, false, run.dir / "gone.safetensors"});
+            }).find("does not exist"),
+            std::string::npos);
   EXPECT_FALSE(std::filesystem::exists(out));
   io::test::write_bytes(out, "keep me");
-  EXPECT_NE(refused([&] { export_model({run.run, -1, out, false, ""}); }).find("exists; pass --overwrite"), std::string::npos);
+  EXPECT_NE(refused([&] {
+              export_model({run.run, -1, out, false, ""});
+            }).find("exists; pass --overwrite"),
+            std::string::npos);
   EXPECT_EQ(io::test::read_bytes(out), "keep me");
   export_model({run.run, -1, out, true, ""});
   EXPECT_EQ(io::SafeTensorsFile::read(out).metadata().at("lorasub.task"), "1");
@@ -191,8 +212,8 @@ TEST(Export, BadInputIsRefusedAndNothingWritten) {
 
 // An IDX image file of n random kSize x kSize images.
 void write_idx(const std::string& path, int64_t n) {
-  std::string bytes = {0, 0, 8, 3, 0, 0, 0, static_cast<char>(n), 0, 0, 0, static_cast<char>(kSize), 0, 0, 0,
-                       static_cast<char>(kSize)};
+  std::string bytes = {
+      0, 0, 8, 3, 0, 0, 0, static_cast<char>(n), 0, 0, 0, static_cast<char>(kSize), 0, 0, 0, static_cast<char>(kSize)};
   Rng rng(5);
   for (int64_t i = 0; i < n * kSize * kSize; ++i) bytes.push_back(static_cast<char>(rng.below(256)));
   io::test::write_bytes(path, bytes);
@@ -246,7 +267,9 @@ TEST(Predict, TopOneIsNcmOnTheMergedBackbone) {
   fails({run.dir / "junk.jpg"}, "'" + run.dir / "junk.jpg" + "': not a JPEG, PNG or IDX image file");
   fails({run.dir / "missing.png"}, "'" + run.dir / "missing.png" + "': cannot open");
   std::FILE* sink = std::tmpfile();
-  EXPECT_NE(refused([&] { predict({run.backbone, {idx}, 1, "", 0}, sink); }).find("not a model written by lorasub export"),
+  EXPECT_NE(refused([&] {
+              predict({run.backbone, {idx}, 1, "", 0}, sink);
+            }).find("not a model written by lorasub export"),
             std::string::npos);
   std::fclose(sink);
 }

@@ -149,17 +149,16 @@ TEST(Config, EmptyTextGivesDefaults) {
 }
 
 TEST(Config, LoadsFullValidFile) {
-  TempFile f(
-      "run: {name: exp1, dir: out, seed: 7}\n"
-      "data:\n  dataset: synthetic\n  root: /data/x\n  init_cls: 4\n  increment: 3\n"
-      "  shuffle: true\n  synthetic_classes: 10\n"
-      "model:\n  dim: 96\n  heads: 6\n  image_size: 32\n  patch: 4\n  channels: 3\n"
-      "method:\n  name: seq-lora\n  rank: 8\ndrs:\n  energy: 0.95\n  subtract: false\n"
-      "loss:\n  atl_weight: 0\n  margin: 1.5\n"
-      "train:\n  batch_size: 64\n  init_lr: 1e-3\n  lrate: 0.0001\n  fail_step: -1\n"
-      "pretrain:\n  dataset: mnist-json\n  weight_decay: 5e-5\n"
-      "dist:\n  backend: mpi\nckpt:\n  task_end: false\n"
-      "metrics:\n  enabled: true\n  port: 9500\n  bind: 0.0.0.0\n");
+  TempFile f("run: {name: exp1, dir: out, seed: 7}\n"
+             "data:\n  dataset: synthetic\n  root: /data/x\n  init_cls: 4\n  increment: 3\n"
+             "  shuffle: true\n  synthetic_classes: 10\n"
+             "model:\n  dim: 96\n  heads: 6\n  image_size: 32\n  patch: 4\n  channels: 3\n"
+             "method:\n  name: seq-lora\n  rank: 8\ndrs:\n  energy: 0.95\n  subtract: false\n"
+             "loss:\n  atl_weight: 0\n  margin: 1.5\n"
+             "train:\n  batch_size: 64\n  init_lr: 1e-3\n  lrate: 0.0001\n  fail_step: -1\n"
+             "pretrain:\n  dataset: mnist-json\n  weight_decay: 5e-5\n"
+             "dist:\n  backend: mpi\nckpt:\n  task_end: false\n"
+             "metrics:\n  enabled: true\n  port: 9500\n  bind: 0.0.0.0\n");
   const Config c = load_config(f.path());
   EXPECT_EQ(c.run.name, "exp1");
   EXPECT_EQ(c.run.seed, 7u);
@@ -196,7 +195,8 @@ TEST(Config, AFileThatSetsNothingIsRefused) {
 TEST(Config, ASecondYamlDocumentIsRefused) {
   EXPECT_TRUE(Has(parse_error("train:\n  batch_size: 4\n---\ntrain:\n  batch_size: 8\n"),
                   "t.yaml:3: a second YAML document ('---')"));
-  EXPECT_TRUE(Has(parse_error("train:\n  batch_size: 4\n...\n# done\ndrs: {energy: 0.5}\n"), "t.yaml:5: a second YAML document"));
+  EXPECT_TRUE(Has(parse_error("train:\n  batch_size: 4\n...\n# done\ndrs: {energy: 0.5}\n"),
+                  "t.yaml:5: a second YAML document"));
   // One document, with its optional markers, is fine.
   EXPECT_EQ(parse_config("# c\n---\ntrain:\n  batch_size: 4\n...\n", "t").train.batch_size, 4);
 }
@@ -217,23 +217,22 @@ TEST(Config, UnknownKeyFarFromAllListsSectionKeys) {
 }
 
 TEST(Config, UnknownSection) {
-  EXPECT_TRUE(Has(parse_error("trian:\n  batch_size: 4\n"),
-                  "t.yaml:1:1: unknown section 'trian' (did you mean 'train'?)"));
+  EXPECT_TRUE(
+      Has(parse_error("trian:\n  batch_size: 4\n"), "t.yaml:1:1: unknown section 'trian' (did you mean 'train'?)"));
   EXPECT_TRUE(Has(parse_error("optimizer:\n  lr: 1\n"), "valid sections: run, data,"));
 }
 
 TEST(Config, WrongTypes) {
   EXPECT_TRUE(Has(parse_error("train:\n  batch_size: abc\n"),
                   "t.yaml:2:15: key 'train.batch_size' must be an integer, got 'abc'"));
-  EXPECT_TRUE(Has(parse_error("data:\n  shuffle: yes\n"),
-                  "key 'data.shuffle' must be a boolean (true or false), got 'yes'"));
+  EXPECT_TRUE(
+      Has(parse_error("data:\n  shuffle: yes\n"), "key 'data.shuffle' must be a boolean (true or false), got 'yes'"));
   EXPECT_TRUE(Has(parse_error("train:\n  batch_size: 1.5\n"), "must be an integer, got '1.5'"));
   EXPECT_TRUE(Has(parse_error("train:\n  init_lr: fast\n"), "must be a number, got 'fast'"));
   EXPECT_TRUE(Has(parse_error("train:\n  init_lr: .inf\n"), "must be a number"));
   EXPECT_TRUE(Has(parse_error("train:\n  batch_size: [1, 2]\n"), "got a list"));
   EXPECT_TRUE(Has(parse_error("run:\n  seed: -1\n"), "must be a non-negative integer"));
-  EXPECT_TRUE(
-      Has(parse_error("train:\n  batch_size: 99999999999999999999\n"), "does not fit in 64 bits"));
+  EXPECT_TRUE(Has(parse_error("train:\n  batch_size: 99999999999999999999\n"), "does not fit in 64 bits"));
   EXPECT_TRUE(Has(parse_error("train:\n  init_lr: 1e999\n"), "not a finite double"));
 }
 
@@ -245,14 +244,12 @@ TEST(Config, DoublesAcceptIntegersAndScientific) {
 }
 
 TEST(Config, OutOfRange) {
-  EXPECT_TRUE(Has(parse_error("train:\n  batch_size: 0\n"),
-                  "key 'train.batch_size' = 0 is out of range (must be >= 1)"));
-  EXPECT_TRUE(Has(parse_error("drs:\n  energy: 1.5\n"),
-                  "key 'drs.energy' = 1.5 is out of range (must be in (0, 1])"));
+  EXPECT_TRUE(
+      Has(parse_error("train:\n  batch_size: 0\n"), "key 'train.batch_size' = 0 is out of range (must be >= 1)"));
+  EXPECT_TRUE(Has(parse_error("drs:\n  energy: 1.5\n"), "key 'drs.energy' = 1.5 is out of range (must be in (0, 1])"));
   EXPECT_TRUE(Has(parse_error("drs:\n  energy: 0\n"), "out of range"));
   EXPECT_EQ(parse_config("drs:\n  energy: 1\n", "t").drs.energy, 1.0);
-  EXPECT_TRUE(Has(parse_error("metrics:\n  port: 70000\n"),
-                  "= 70000 is out of range (must be between 1 and 65535)"));
+  EXPECT_TRUE(Has(parse_error("metrics:\n  port: 70000\n"), "= 70000 is out of range (must be between 1 and 65535)"));
   EXPECT_TRUE(Has(parse_error("train:\n  fail_step: -2\n"), "(must be >= -1)"));
   EXPECT_TRUE(Has(parse_error("model:\n  channels: 5\n"), "out of range"));
   // Values no machine can run are refused with their key, not met later as a crash.
@@ -263,9 +260,8 @@ TEST(Config, OutOfRange) {
 
 TEST(Config, EnumViolation) {
   const std::string msg = parse_error("data:\n  dataset: cifar\n");
-  EXPECT_TRUE(Has(msg,
-                  "key 'data.dataset' must be one of: fashion-mnist, mnist-json, "
-                  "synthetic"));
+  EXPECT_TRUE(Has(msg, "key 'data.dataset' must be one of: fashion-mnist, mnist-json, "
+                       "synthetic"));
   EXPECT_TRUE(Has(msg, "cifar"));
   EXPECT_TRUE(Has(parse_error("dist:\n  backend: gloo\n"), "auto, mpi, nccl, local"));
 }
@@ -276,8 +272,7 @@ TEST(Config, MissingFileNamesPath) {
     load_config(path);
     FAIL() << "expected ConfigError";
   } catch (const ConfigError& e) {
-    EXPECT_EQ(std::string(e.what()),
-              "cannot read config file '" + path + "': No such file or directory");
+    EXPECT_EQ(std::string(e.what()), "cannot read config file '" + path + "': No such file or directory");
   }
 }
 
@@ -292,19 +287,16 @@ TEST(Config, NullsAndNonMaps) {
   EXPECT_TRUE(Has(parse_error("train: 5\n"), "section 'train' must be a map of keys"));
   EXPECT_TRUE(Has(parse_error("- a\n- b\n"), "the top level must be a map of sections"));
   EXPECT_TRUE(Has(parse_error("just text\n"), "the top level must be a map of sections"));
-  EXPECT_TRUE(
-      Has(parse_error("train:\n  epochs: 2\n  epochs: 3\n"), "duplicate key 'train.epochs'"));
+  EXPECT_TRUE(Has(parse_error("train:\n  epochs: 2\n  epochs: 3\n"), "duplicate key 'train.epochs'"));
 }
 
 TEST(Config, OverridesApplyAfterFileInOrder) {
   TempFile f("train:\n  batch_size: 64\n");
   EXPECT_EQ(load_config(f.path()).train.batch_size, 64);
   EXPECT_EQ(load_config(f.path(), {"train.batch_size=32"}).train.batch_size, 32);
-  EXPECT_EQ(load_config(f.path(), {"train.batch_size=32", "train.batch_size=16"}).train.batch_size,
-            16);
-  const Config c = parse_config("", "t",
-                                {"data.root=/x", "train.init_lr=1e-3", "run.name = my run",
-                                 "drs.subtract=false", "model.weights="});
+  EXPECT_EQ(load_config(f.path(), {"train.batch_size=32", "train.batch_size=16"}).train.batch_size, 16);
+  const Config c = parse_config(
+      "", "t", {"data.root=/x", "train.init_lr=1e-3", "run.name = my run", "drs.subtract=false", "model.weights="});
   EXPECT_EQ(c.data.root, "/x");
   EXPECT_EQ(c.train.init_lr, 1e-3);
   EXPECT_EQ(c.run.name, "my run");
@@ -321,8 +313,8 @@ TEST(Config, BadOverrides) {
   EXPECT_TRUE(Has(parse_error("", {"train.batchsize=4"}),
                   "--set: unknown key 'train.batchsize' (did you mean 'train.batch_size'?)"));
   EXPECT_TRUE(Has(parse_error("", {"trainn.epochs=4"}), "--set: unknown section 'trainn'"));
-  EXPECT_TRUE(Has(parse_error("", {"train.batch_size=abc"}),
-                  "--set: key 'train.batch_size' must be an integer, got 'abc'"));
+  EXPECT_TRUE(
+      Has(parse_error("", {"train.batch_size=abc"}), "--set: key 'train.batch_size' must be an integer, got 'abc'"));
   EXPECT_TRUE(Has(parse_error("", {"train.batch_size="}), "must be an integer, got ''"));
   EXPECT_TRUE(Has(parse_error("", {"train.batch_size=0"}), "out of range"));
   EXPECT_TRUE(Has(parse_error("", {"run.name=null"}), "key 'run.name' has no value"));
@@ -411,8 +403,8 @@ TEST(Config, DumpPrintsShortDoubles) {
 }
 
 TEST(Config, StringsWithSpecialCharactersRoundTrip) {
-  for (const std::string s : {"", "null", "~", "true", "-x", "a: b", "# c", " pad ", "q\"\\",
-                              "line\nbreak\ttab", "caf\xc3\xa9", "[x]", "{y}", "*z", "&a", "!t"}) {
+  for (const std::string s : {"", "null", "~", "true", "-x", "a: b", "# c", " pad ", "q\"\\", "line\nbreak\ttab",
+                              "caf\xc3\xa9", "[x]", "{y}", "*z", "&a", "!t"}) {
     Config c;
     c.run.name = s;
     EXPECT_EQ(parse_config(dump_config(c), "dump").run.name, s) << dump_config(c);

@@ -35,20 +35,17 @@ class TempDir {
   fs::path path_;
 };
 
-inline void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes,
-                        bool gz) {
+inline void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes, bool gz) {
   if (gz) {
     gzFile f = gzopen(path.c_str(), "wb");
     ASSERT_NE(f, nullptr) << path;
     if (!bytes.empty()) {
-      ASSERT_EQ(gzwrite(f, bytes.data(), static_cast<unsigned>(bytes.size())),
-                static_cast<int>(bytes.size()));
+      ASSERT_EQ(gzwrite(f, bytes.data(), static_cast<unsigned>(bytes.size())), static_cast<int>(bytes.size()));
     }
     ASSERT_EQ(gzclose(f), Z_OK);
   } else {
     std::ofstream out(path, std::ios::binary);
-    out.write(reinterpret_cast<const char*>(bytes.data()),
-              static_cast<std::streamsize>(bytes.size()));
+    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
     ASSERT_TRUE(out.good()) << path;
   }
 }
@@ -58,8 +55,7 @@ inline void put_be32(std::vector<uint8_t>& v, uint32_t x) {
 }
 
 // IDX image file bytes: header (magic, n, h, w) then `payload`.
-inline std::vector<uint8_t> idx_images(uint32_t n, uint32_t h, uint32_t w,
-                                       const std::vector<uint8_t>& payload,
+inline std::vector<uint8_t> idx_images(uint32_t n, uint32_t h, uint32_t w, const std::vector<uint8_t>& payload,
                                        uint32_t magic = 0x00000803u) {
   std::vector<uint8_t> v;
   put_be32(v, magic);
@@ -70,8 +66,7 @@ inline std::vector<uint8_t> idx_images(uint32_t n, uint32_t h, uint32_t w,
   return v;
 }
 
-inline std::vector<uint8_t> idx_labels(const std::vector<uint8_t>& labels,
-                                       uint32_t magic = 0x00000801u,
+inline std::vector<uint8_t> idx_labels(const std::vector<uint8_t>& labels, uint32_t magic = 0x00000801u,
                                        int64_t count = -1) {
   std::vector<uint8_t> v;
   put_be32(v, magic);
@@ -81,8 +76,8 @@ inline std::vector<uint8_t> idx_labels(const std::vector<uint8_t>& labels,
 }
 
 // Expects `text` to contain `part` (gmock is not linked).
-#define EXPECT_CONTAINS(text, part)                                                  \
-  EXPECT_NE(std::string(text).find(part), std::string::npos)                        \
+#define EXPECT_CONTAINS(text, part)                          \
+  EXPECT_NE(std::string(text).find(part), std::string::npos) \
       << "expected to find \"" << (part) << "\" in \"" << (text) << "\""
 
 // The repository root: $LORASUB_SOURCE_DIR (set by ctest), else derived from this file.

@@ -73,11 +73,13 @@ TEST(Decode, JpegCmykConvertedToRgbAsPil) {
   // Stored values (top half / bottom half): (255, 0, 0, 255) and (255, 255, 255, 128).
   std::vector<uint8_t> stored;
   for (int p = 0; p < 16 * 16; ++p) {
-    if (p < 16 * 8) stored.insert(stored.end(), {255, 0, 0, 255});
-    else stored.insert(stored.end(), {255, 255, 255, 128});
+    if (p < 16 * 8)
+      stored.insert(stored.end(), {255, 0, 0, 255});
+    else
+      stored.insert(stored.end(), {255, 255, 255, 128});
   }
   const auto jpg = testing::encode_jpeg(stored, 16, 16, TJPF_CMYK, 100);
-  ASSERT_TRUE(jpeg_has_adobe_marker(jpg.data(), jpg.size()));   // libjpeg writes one
+  ASSERT_TRUE(jpeg_has_adobe_marker(jpg.data(), jpg.size()));  // libjpeg writes one
   // Adobe marker: inverted inks. Top: inks C=0, M=Y=255, K=0 -> red. Bottom: K ink 127
   // -> grey 128 (255 * 128 / 255).
   DecodedImage img = decode_image_bytes(jpg.data(), jpg.size(), "c.jpg");
@@ -115,7 +117,7 @@ TEST(Decode, JpegScaledDecodeKeepsContent) {
   const auto px = testing::gradient_rgb(w, h);
   testing::write_jpeg(dir.file("big.jpg"), px, w, h, TJPF_RGB, 95);
   const DecodedImage img = decode_image_file(dir.file("big.jpg"), 100);
-  EXPECT_EQ(img.height, 120);   // 1/4: 480/4 = 120 >= 100; 1/8 -> 60 < 100
+  EXPECT_EQ(img.height, 120);  // 1/4: 480/4 = 120 >= 100; 1/8 -> 60 < 100
   EXPECT_EQ(img.width, 160);
   // Pixel (y, x) of the 1/4 image ~ the mean of the 4x4 block (the gradient is linear).
   const int y = 50, x = 70;
@@ -133,8 +135,7 @@ TEST(Decode, ProgressiveAnd420JpegScaled) {
   tjhandle tj = tjInitCompress();
   unsigned char* buf = nullptr;
   unsigned long size = 0;
-  ASSERT_EQ(tjCompress2(tj, px.data(), w, 0, h, TJPF_RGB, &buf, &size, TJSAMP_420, 95,
-                        TJFLAG_PROGRESSIVE), 0);
+  ASSERT_EQ(tjCompress2(tj, px.data(), w, 0, h, TJPF_RGB, &buf, &size, TJSAMP_420, 95, TJFLAG_PROGRESSIVE), 0);
   const std::vector<uint8_t> jpg(buf, buf + size);
   tjFree(buf);
   tjDestroy(tj);
@@ -142,7 +143,7 @@ TEST(Decode, ProgressiveAnd420JpegScaled) {
   EXPECT_EQ(full.height, 240);
   EXPECT_LE(max_abs_diff(full.pixels, px), 8);
   const DecodedImage half = decode_image_bytes(jpg.data(), jpg.size(), "p.jpg", 100);
-  EXPECT_EQ(half.height, 120);   // 1/2: 120 >= 100; 3/8 -> 90 < 100
+  EXPECT_EQ(half.height, 120);  // 1/2: 120 >= 100; 3/8 -> 90 < 100
   EXPECT_EQ(half.width, 160);
   EXPECT_NEAR(half.pixels[(60 * 160 + 80) * 3], (161.5 * 255.0) / (w - 1), 4);
 }
@@ -163,8 +164,7 @@ TEST(Decode, PngRgbExact) {
 TEST(Decode, PngInterlacedExact) {
   TempDir dir;
   const auto px = testing::gradient_rgb(19, 11);
-  testing::write_png(dir.file("i.png"), 19, 11, PNG_COLOR_TYPE_RGB, 8,
-                     testing::rgb_rows(px, 19, 11), {}, true);
+  testing::write_png(dir.file("i.png"), 19, 11, PNG_COLOR_TYPE_RGB, 8, testing::rgb_rows(px, 19, 11), {}, true);
   EXPECT_EQ(decode_image_file(dir.file("i.png")).pixels, px);
 }
 
@@ -172,29 +172,22 @@ TEST(Decode, PngGrayAlphaPalette16BitToRgb) {
   TempDir dir;
   // Gray 8-bit.
   testing::write_png(dir.file("g.png"), 2, 1, PNG_COLOR_TYPE_GRAY, 8, {{10, 200}});
-  EXPECT_EQ(decode_image_file(dir.file("g.png")).pixels,
-            (std::vector<uint8_t>{10, 10, 10, 200, 200, 200}));
+  EXPECT_EQ(decode_image_file(dir.file("g.png")).pixels, (std::vector<uint8_t>{10, 10, 10, 200, 200, 200}));
   // Gray 1-bit: bits 1,0 -> 255, 0.
   testing::write_png(dir.file("g1.png"), 2, 1, PNG_COLOR_TYPE_GRAY, 1, {{0x80}});
-  EXPECT_EQ(decode_image_file(dir.file("g1.png")).pixels,
-            (std::vector<uint8_t>{255, 255, 255, 0, 0, 0}));
+  EXPECT_EQ(decode_image_file(dir.file("g1.png")).pixels, (std::vector<uint8_t>{255, 255, 255, 0, 0, 0}));
   // Gray + alpha: alpha dropped, not composited.
   testing::write_png(dir.file("ga.png"), 2, 1, PNG_COLOR_TYPE_GRAY_ALPHA, 8, {{50, 0, 60, 128}});
-  EXPECT_EQ(decode_image_file(dir.file("ga.png")).pixels,
-            (std::vector<uint8_t>{50, 50, 50, 60, 60, 60}));
+  EXPECT_EQ(decode_image_file(dir.file("ga.png")).pixels, (std::vector<uint8_t>{50, 50, 50, 60, 60, 60}));
   // RGBA.
-  testing::write_png(dir.file("rgba.png"), 2, 1, PNG_COLOR_TYPE_RGBA, 8,
-                     {{1, 2, 3, 0, 4, 5, 6, 255}});
-  EXPECT_EQ(decode_image_file(dir.file("rgba.png")).pixels,
-            (std::vector<uint8_t>{1, 2, 3, 4, 5, 6}));
+  testing::write_png(dir.file("rgba.png"), 2, 1, PNG_COLOR_TYPE_RGBA, 8, {{1, 2, 3, 0, 4, 5, 6, 255}});
+  EXPECT_EQ(decode_image_file(dir.file("rgba.png")).pixels, (std::vector<uint8_t>{1, 2, 3, 4, 5, 6}));
   // Palette (8-bit indices), with a tRNS chunk that must not leave alpha behind.
   testing::write_png(dir.file("p.png"), 3, 1, PNG_COLOR_TYPE_PALETTE, 8, {{2, 0, 1}},
                      {10, 20, 30, 40, 50, 60, 70, 80, 90}, false, {0, 128, 255});
-  EXPECT_EQ(decode_image_file(dir.file("p.png")).pixels,
-            (std::vector<uint8_t>{70, 80, 90, 10, 20, 30, 40, 50, 60}));
+  EXPECT_EQ(decode_image_file(dir.file("p.png")).pixels, (std::vector<uint8_t>{70, 80, 90, 10, 20, 30, 40, 50, 60}));
   // 16-bit RGB: high byte kept.
-  testing::write_png(dir.file("r16.png"), 1, 1, PNG_COLOR_TYPE_RGB, 16,
-                     {{0x12, 0x34, 0xAB, 0xCD, 0xFF, 0xFF}});
+  testing::write_png(dir.file("r16.png"), 1, 1, PNG_COLOR_TYPE_RGB, 16, {{0x12, 0x34, 0xAB, 0xCD, 0xFF, 0xFF}});
   EXPECT_EQ(decode_image_file(dir.file("r16.png")).pixels, (std::vector<uint8_t>{0x12, 0xAB, 0xFF}));
   // 16-bit gray.
   testing::write_png(dir.file("g16.png"), 1, 1, PNG_COLOR_TYPE_GRAY, 16, {{0x80, 0x01}});
@@ -236,7 +229,7 @@ TEST(Decode, BadFilesNameTheFileAndReason) {
   // A header that claims 60000 x 60000 pixels is refused before any allocation.
   std::vector<uint8_t> bomb = testing::encode_jpeg(testing::gradient_rgb(8, 8), 8, 8, TJPF_RGB);
   for (size_t i = 2; i + 8 < bomb.size(); ++i) {
-    if (bomb[i] == 0xFF && bomb[i + 1] == 0xC0) {   // SOF0: len(2) precision(1) h(2) w(2)
+    if (bomb[i] == 0xFF && bomb[i + 1] == 0xC0) {  // SOF0: len(2) precision(1) h(2) w(2)
       bomb[i + 5] = 0xEA, bomb[i + 6] = 0x60, bomb[i + 7] = 0xEA, bomb[i + 8] = 0x60;
       break;
     }
@@ -248,7 +241,8 @@ TEST(Decode, BadFilesNameTheFileAndReason) {
   // (the old cap counted pixels as 3 bytes), RGB 805 MB. Both are past the byte cap now,
   // at full size (min_short_side 0) and refused from the header alone.
   for (const int pf : {TJPF_CMYK, TJPF_RGB}) {
-    std::vector<uint8_t> big = testing::encode_jpeg(std::vector<uint8_t>(8 * 8 * (pf == TJPF_CMYK ? 4 : 3), 9), 8, 8, pf);
+    std::vector<uint8_t> big =
+        testing::encode_jpeg(std::vector<uint8_t>(8 * 8 * (pf == TJPF_CMYK ? 4 : 3), 9), 8, 8, pf);
     for (size_t i = 2; i + 8 < big.size(); ++i) {
       if (big[i] == 0xFF && (big[i + 1] == 0xC0 || big[i + 1] == 0xC1)) {
         big[i + 5] = 0x40, big[i + 6] = 0x00, big[i + 7] = 0x40, big[i + 8] = 0x00;  // 16384 x 16384

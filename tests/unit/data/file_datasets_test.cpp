@@ -25,8 +25,7 @@ void make_imagenet_r(const fs::path& root, const std::vector<std::string>& wnids
   for (const auto& w : wnids) {
     fs::create_directories(root / w);
     for (int k = 0; k < per; ++k) {
-      const std::string name = (k % 3 == 2) ? "img_" + std::to_string(k) + ".PNG"
-                                            : "img_" + std::to_string(k) + ".jpg";
+      const std::string name = (k % 3 == 2) ? "img_" + std::to_string(k) + ".PNG" : "img_" + std::to_string(k) + ".jpg";
       if (k % 3 == 2) {
         testing::write_png((root / w / name).string(), 12, 10, 2, 8, testing::rgb_rows(px, 12, 10));
       } else {
@@ -54,17 +53,15 @@ TEST(ImageNetR, ListingLabelsAreSortedWnidRanks) {
   EXPECT_EQ(all.entries[11].label, 2);
   EXPECT_EQ(all.full_path(4), (root / "n02/img_0.jpg").string());
   EXPECT_CONTAINS(all.source, "3 classes, 12 images");
-  EXPECT_TRUE(std::is_sorted(all.entries.begin(), all.entries.end(),
-                             [](auto& a, auto& b) { return a.path < b.path; }));
+  EXPECT_TRUE(std::is_sorted(all.entries.begin(), all.entries.end(), [](auto& a, auto& b) { return a.path < b.path; }));
 }
 
 TEST(ImageNetR, SeededSplitIsDeterministicDisjointAndEightyTwenty) {
   TempDir dir;
   const fs::path root = dir.path() / "imagenet-r";
-  make_imagenet_r(root, {"n01", "n02", "n03", "n04", "n05"}, 10);   // 50 images
+  make_imagenet_r(root, {"n01", "n02", "n03", "n04", "n05"}, 10);  // 50 images
   const FileList all = list_imagenet_r(root.string());
-  const TrainTest a = split_imagenet_r(all, 1993), b = split_imagenet_r(all, 1993),
-                  c = split_imagenet_r(all, 7);
+  const TrainTest a = split_imagenet_r(all, 1993), b = split_imagenet_r(all, 1993), c = split_imagenet_r(all, 7);
   EXPECT_EQ(a.train.size(), 40);
   EXPECT_EQ(a.test.size(), 10);
   auto paths = [](const FileList& l) {
@@ -108,9 +105,8 @@ TEST(ImageNetR, SplitFileInCodaFormat) {
   make_imagenet_r(root, {"n01", "n02", "n03"}, 3);
   // Paths with a leading dataset dir, bare, and absolute; targets deliberately differ
   // from the sorted-wnid ranks (they are not used as labels).
-  std::ofstream(dir.file("train.yaml"))
-      << "data:\n- data/imagenet-r/n03/img_0.jpg\n- n01/img_1.jpg\n- "
-      << (root / "n02/img_2.PNG").string() << "\ntargets:\n- 7\n- 8\n- 9\n";
+  std::ofstream(dir.file("train.yaml")) << "data:\n- data/imagenet-r/n03/img_0.jpg\n- n01/img_1.jpg\n- "
+                                        << (root / "n02/img_2.PNG").string() << "\ntargets:\n- 7\n- 8\n- 9\n";
   const FileList l = read_imagenet_r_split(root.string(), dir.file("train.yaml"));
   ASSERT_EQ(l.size(), 3);
   EXPECT_EQ(l.entries[0].path, "n03/img_0.jpg");
@@ -143,14 +139,13 @@ TEST(ImageNetR, SplitScriptWritesTheBuiltInSplit) {
   TempDir dir;
   const fs::path root = dir.path() / "imagenet-r";
   make_imagenet_r(root, {"n03", "n01", "n02", "n04"}, 9);
-  std::ofstream((root / "n02/odd name #1.jpg").string()) << "x";   // needs quoting
+  std::ofstream((root / "n02/odd name #1.jpg").string()) << "x";  // needs quoting
   const FileList all = list_imagenet_r(root.string());
   ASSERT_EQ(all.size(), 37);
   for (uint64_t seed : {0ULL, 1993ULL}) {
     const fs::path out = dir.path() / ("out" + std::to_string(seed));
-    const std::string cmd = "/usr/bin/python3 '" + script.string() + "' '" + root.string() +
-                            "' --seed " + std::to_string(seed) + " --out-dir '" + out.string() +
-                            "' > /dev/null";
+    const std::string cmd = "/usr/bin/python3 '" + script.string() + "' '" + root.string() + "' --seed " +
+                            std::to_string(seed) + " --out-dir '" + out.string() + "' > /dev/null";
     ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
     const TrainTest tt = split_imagenet_r(all, seed);
     write_imagenet_r_split(tt.train, dir.file("cpp_train.yaml"));
@@ -225,10 +220,9 @@ TEST(ImageNetR, AClassFolderWithoutImagesIsNamed) {
 
 TEST(DomainNet, ListsOfSelectedDomains) {
   TempDir dir;
-  std::ofstream(dir.file("clipart_train.txt"))
-      << "clipart/aircraft_carrier/clipart_001_000001.jpg 0\n"
-      << "clipart/zigzag/clipart_344_000002.jpg 344\r\n\n"
-      << "clipart/apple/clipart_005_000003.jpg 5\n";
+  std::ofstream(dir.file("clipart_train.txt")) << "clipart/aircraft_carrier/clipart_001_000001.jpg 0\n"
+                                               << "clipart/zigzag/clipart_344_000002.jpg 344\r\n\n"
+                                               << "clipart/apple/clipart_005_000003.jpg 5\n";
   std::ofstream(dir.file("sketch_train.txt")) << "sketch/apple/sketch_005_000001.jpg 5\n";
   std::ofstream(dir.file("clipart_test.txt")) << "clipart/apple/clipart_005_000009.jpg 5\n";
   const FileList tr = read_domainnet(dir.path().string(), {"sketch", "clipart"}, true);
@@ -293,8 +287,7 @@ TEST(Cifar100, BinaryRecordsToHwc) {
   EXPECT_EQ(px[1], 55);
   EXPECT_EQ(px[2], 105);
 
-  std::ofstream((dir.path() / "cifar-100-binary/fine_label_names.txt").string())
-      << "apple\naquarium_fish\r\nbaby\n";
+  std::ofstream((dir.path() / "cifar-100-binary/fine_label_names.txt").string()) << "apple\naquarium_fish\r\nbaby\n";
   EXPECT_EQ(read_cifar100_names((dir.path() / "cifar-100-binary/fine_label_names.txt").string()),
             (std::vector<std::string>{"apple", "aquarium_fish", "baby"}));
   EXPECT_TRUE(read_cifar100_names(dir.file("none.txt")).empty());

@@ -61,23 +61,22 @@ TEST(RandomResizedCrop, FallbackIsTheClampedCentreCrop) {
   // 1000 high x 10 wide: every try has w >= round(sqrt(800 * 0.75)) = 24 > 10.
   Rng rng = stream(1), hand = stream(1);
   EXPECT_EQ(random_resized_crop_params(1000, 10, 0.08, 1.0, 3.0 / 4, 4.0 / 3, rng),
-            (CropBox{493, 0, 13, 10}));   // h = round(10 / 0.75) = 13, top = 987 / 2
-  for (int i = 0; i < 20; ++i) hand.uniform();   // 10 tries x 2 draws, nothing more
+            (CropBox{493, 0, 13, 10}));         // h = round(10 / 0.75) = 13, top = 987 / 2
+  for (int i = 0; i < 20; ++i) hand.uniform();  // 10 tries x 2 draws, nothing more
   EXPECT_EQ(rng.uniform(), hand.uniform());
   // 10 high x 1000 wide: w = round(10 * 4/3) = 13, left = 987 / 2 = 493.
   Rng r2 = stream(2);
-  EXPECT_EQ(random_resized_crop_params(10, 1000, 0.08, 1.0, 3.0 / 4, 4.0 / 3, r2),
-            (CropBox{0, 493, 10, 13}));
+  EXPECT_EQ(random_resized_crop_params(10, 1000, 0.08, 1.0, 3.0 / 4, 4.0 / 3, r2), (CropBox{0, 493, 10, 13}));
 }
 
 TEST(Resize, ShortSideSizes) {
   using P = std::pair<int64_t, int64_t>;
-  EXPECT_EQ(resize_short_side(480, 640, 256), (P{256, 341}));   // 256 * 640 / 480 = 341.33
+  EXPECT_EQ(resize_short_side(480, 640, 256), (P{256, 341}));  // 256 * 640 / 480 = 341.33
   EXPECT_EQ(resize_short_side(640, 480, 256), (P{341, 256}));
   EXPECT_EQ(resize_short_side(375, 500, 256), (P{256, 341}));
   EXPECT_EQ(resize_short_side(300, 300, 224), (P{224, 224}));
   EXPECT_EQ(resize_short_side(32, 32, 224), (P{224, 224}));
-  EXPECT_EQ(resize_short_side(100, 299, 50), (P{50, 149}));     // 149.5 truncated
+  EXPECT_EQ(resize_short_side(100, 299, 50), (P{50, 149}));  // 149.5 truncated
 }
 
 TEST(CenterCrop, OffsetsRoundHalfToEven) {
@@ -119,8 +118,9 @@ TEST(Resample, DownscaleByTwoIsTheBoxAverageOnASmoothImage) {
   resample_bilinear(img.data(), H, W, 1, CropBox{0, 0, H, W}, 20, 30, out.data());
   for (int64_t y = 1; y < 19; ++y) {
     for (int64_t x = 1; x < 29; ++x) {
-      const double box = (img[2 * y * W + 2 * x] + img[2 * y * W + 2 * x + 1] +
-                          img[(2 * y + 1) * W + 2 * x] + img[(2 * y + 1) * W + 2 * x + 1]) / 4.0;
+      const double box = (img[2 * y * W + 2 * x] + img[2 * y * W + 2 * x + 1] + img[(2 * y + 1) * W + 2 * x] +
+                          img[(2 * y + 1) * W + 2 * x + 1]) /
+                         4.0;
       EXPECT_NEAR(out[y * 30 + x], box, 1e-3) << y << "," << x;
     }
   }
@@ -142,8 +142,7 @@ TEST(Resample, SameSizeIsIdentityAndCropReadsTheBox) {
   resample_bilinear(img.data(), 10, 12, 3, CropBox{2, 3, 4, 5}, 4, 5, out.data());
   for (int64_t y = 0; y < 4; ++y)
     for (int64_t x = 0; x < 5; ++x)
-      for (int c = 0; c < 3; ++c)
-        EXPECT_FLOAT_EQ(out[(y * 5 + x) * 3 + c], img[((y + 2) * 12 + x + 3) * 3 + c]);
+      for (int c = 0; c < 3; ++c) EXPECT_FLOAT_EQ(out[(y * 5 + x) * 3 + c], img[((y + 2) * 12 + x + 3) * 3 + c]);
 }
 
 TEST(ColorOps, BrightnessContrastSaturationGrey) {
@@ -152,9 +151,9 @@ TEST(ColorOps, BrightnessContrastSaturationGrey) {
   EXPECT_NEAR(px[0], 0.4f, 1e-6);
   EXPECT_NEAR(px[1], 0.2f, 1e-6);
   adjust_brightness(px.data(), 1, 3.0);
-  EXPECT_NEAR(px[0], 1.0f, 1e-6);   // clamped
+  EXPECT_NEAR(px[0], 1.0f, 1e-6);  // clamped
   std::vector<float> two = {0.2f, 0.2f, 0.2f, 0.6f, 0.6f, 0.6f};
-  adjust_contrast(two.data(), 2, 0.5);   // mean grey 0.4
+  adjust_contrast(two.data(), 2, 0.5);  // mean grey 0.4
   EXPECT_NEAR(two[0], 0.3f, 1e-6);
   EXPECT_NEAR(two[3], 0.5f, 1e-6);
   std::vector<float> c = {1.0f, 0.0f, 0.0f};
@@ -202,8 +201,8 @@ TEST(Pipeline, NamesAndParameters) {
   EXPECT_EQ(cf.resize_short, 32);
   EXPECT_EQ(make_pipeline("imagenet-r", 32).resize_short, 36);
   EXPECT_EQ(in.min_decode_short_side(false), 256);
-  EXPECT_EQ(in.min_decode_short_side(true), 792);   // ceil(224 / sqrt(0.08)) = ceil(791.96)
-  EXPECT_EQ(dn.min_decode_short_side(true), 268);   // ceil(224 / sqrt(0.7)) = ceil(267.73)
+  EXPECT_EQ(in.min_decode_short_side(true), 792);  // ceil(224 / sqrt(0.08)) = ceil(791.96)
+  EXPECT_EQ(dn.min_decode_short_side(true), 268);  // ceil(224 / sqrt(0.7)) = ceil(267.73)
   EXPECT_EQ(dn.min_decode_short_side(false), 256);
   try {
     make_pipeline("imagenet");
@@ -214,15 +213,15 @@ TEST(Pipeline, NamesAndParameters) {
 }
 
 TEST(Pipeline, TestModeIsResizeThenCentreCrop) {
-  const ImagePipeline p = make_pipeline("imagenet-r", 32);   // Resize(36) + CenterCrop(32)
+  const ImagePipeline p = make_pipeline("imagenet-r", 32);  // Resize(36) + CenterCrop(32)
   const int64_t H = 48, W = 64;
   std::vector<uint8_t> img(H * W * 3);
   for (size_t i = 0; i < img.size(); ++i) img[i] = static_cast<uint8_t>((i * 13) % 251);
   std::vector<float> out(3 * 32 * 32);
   Rng rng = stream(0), untouched = stream(0);
   p.apply(img.data(), H, W, 3, false, rng, out.data());
-  EXPECT_EQ(rng.uniform(), untouched.uniform());   // test mode draws nothing
-  std::vector<float> full(36 * 48 * 3);              // resize to (36, 48); crop at (2, 8)
+  EXPECT_EQ(rng.uniform(), untouched.uniform());  // test mode draws nothing
+  std::vector<float> full(36 * 48 * 3);           // resize to (36, 48); crop at (2, 8)
   resample_bilinear(img.data(), H, W, 3, CropBox{0, 0, H, W}, 36, 48, full.data());
   for (int64_t c = 0; c < 3; ++c)
     for (int64_t y = 0; y < 32; ++y)
@@ -233,7 +232,7 @@ TEST(Pipeline, TestModeIsResizeThenCentreCrop) {
 TEST(Pipeline, FlipMirrorsAndConstantStaysConstant) {
   ImagePipeline p = make_pipeline("imagenet-r", 16);
   p.scale_lo = p.scale_hi = 1.0;
-  p.ratio_lo = p.ratio_hi = 1.0;   // the crop is the whole 16x16 image, no resampling
+  p.ratio_lo = p.ratio_hi = 1.0;  // the crop is the whole 16x16 image, no resampling
   std::vector<uint8_t> img(16 * 16 * 3);
   for (size_t i = 0; i < img.size(); ++i) img[i] = static_cast<uint8_t>(i % 256);
   int flipped = 0, kept = 0;
@@ -241,7 +240,10 @@ TEST(Pipeline, FlipMirrorsAndConstantStaysConstant) {
     Rng rng = stream(k), hand = stream(k);
     std::vector<float> out(3 * 256);
     p.apply(img.data(), 16, 16, 3, true, rng, out.data());
-    hand.uniform(); hand.uniform(); hand.below(1); hand.below(1);
+    hand.uniform();
+    hand.uniform();
+    hand.below(1);
+    hand.below(1);
     const bool mirror = hand.uniform() < 0.5;
     (mirror ? flipped : kept)++;
     for (int64_t c = 0; c < 3; ++c)
@@ -289,8 +291,8 @@ TEST(Pipeline, DomainNetTrainFollowsTheDocumentedDrawOrder) {
     }
     int perm[4] = {0, 1, 2, 3};
     for (int j = 3; j >= 1; --j) std::swap(perm[j], perm[hand.below(j + 1)]);
-    const double b = hand.uniform(0.7, 1.3), c = hand.uniform(0.7, 1.3),
-                 s = hand.uniform(0.7, 1.3), h = hand.uniform(-0.3, 0.3);
+    const double b = hand.uniform(0.7, 1.3), c = hand.uniform(0.7, 1.3), s = hand.uniform(0.7, 1.3),
+                 h = hand.uniform(-0.3, 0.3);
     for (int op : perm) {
       if (op == 0) adjust_brightness(rgb.data(), 400, b);
       if (op == 1) adjust_contrast(rgb.data(), 400, c);

@@ -81,8 +81,10 @@ class TrackingMemory final : public HostMemory {
   void deallocate(void* p, size_t bytes) noexcept override {
     {
       std::lock_guard<std::mutex> lock(mu);
-      if (live.count(p) && live[p] == bytes) live.erase(p);
-      else ++mismatched;
+      if (live.count(p) && live[p] == bytes)
+        live.erase(p);
+      else
+        ++mismatched;
     }
     ::operator delete(p);
   }
@@ -143,8 +145,7 @@ TEST(Loader, MatchesMakeBatchForAnyWorkersAndPrefetch) {
   const Batches batches = epoch_batches(0);
   for (int workers : {1, 3}) {
     for (int prefetch : {1, 2, 8}) {
-      SCOPED_TRACE("workers " + std::to_string(workers) + " prefetch " +
-                   std::to_string(prefetch));
+      SCOPED_TRACE("workers " + std::to_string(workers) + " prefetch " + std::to_string(prefetch));
       Loader loader(dataset(), kTrain, workers, prefetch);
       loader.start(batches, key);
       expect_run_matches(loader, batches, key);

@@ -22,9 +22,7 @@ double value(int d, int k, int p) { return ((d * 131 + k * 17 + p * 7) % 1001) /
 
 int count_of(int d) { return 7 + d; }  // 7..16 images per digit
 
-void write_text(const std::string& path, const std::string& text) {
-  std::ofstream(path) << text;
-}
+void write_text(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
 
 void write_digit(const TempDir& dir, int d, int images) {
   std::ostringstream out;
@@ -142,8 +140,8 @@ TEST(MnistJson, OtherKeysIgnored) {
   write_all(dir);
   std::string zeros = "0";
   for (int p = 1; p < 784; ++p) zeros += ",0";
-  write_text(dir.file("1.json"), "{\"meta\": {\"data\": [5, \"x\"]}, \"n\": [1, [2]], \"data\": [" +
-                                     zeros + "], \"tail\": null}");
+  write_text(dir.file("1.json"),
+             "{\"meta\": {\"data\": [5, \"x\"]}, \"n\": [1, [2]], \"data\": [" + zeros + "], \"tail\": null}");
   const ImageSet all = read_mnist_json(dir.path().string(), "all");
   EXPECT_EQ(std::count(all.labels.begin(), all.labels.end(), 1), 1);
 }
@@ -173,7 +171,7 @@ TEST(MnistJson, RealPackage) {
   EXPECT_EQ(all.num_classes(), 10);
   EXPECT_EQ(train.num_classes(), 10);
   EXPECT_EQ(test.num_classes(), 10);
-  EXPECT_EQ(all.size(), 10000);  // 1001 + 1127 + 991 + 1032 + 980 + 863 + 1014 + 1070 + 944 + 978
+  EXPECT_EQ(all.size(), 10000);   // 1001 + 1127 + 991 + 1032 + 980 + 863 + 1014 + 1070 + 944 + 978
   EXPECT_EQ(train.size(), 8569);  // sum of floor(n * 6 / 7)
   EXPECT_EQ(train.size() + test.size(), all.size());
   EXPECT_EQ(all.pixels.size(), static_cast<size_t>(all.size()) * 784);

@@ -182,8 +182,8 @@ TEST(ReadIdxFiles, CorruptGzip) {
 
 void write_fashion(const TempDir& dir, const std::string& prefix, uint32_t n, bool gz) {
   const std::string ext = gz ? ".gz" : "";
-  write_bytes(dir.file(prefix + "-images-idx3-ubyte" + ext),
-              idx_images(n, 28, 28, std::vector<uint8_t>(n * 784, 9)), gz);
+  write_bytes(dir.file(prefix + "-images-idx3-ubyte" + ext), idx_images(n, 28, 28, std::vector<uint8_t>(n * 784, 9)),
+              gz);
   std::vector<uint8_t> labels(n);
   for (uint32_t i = 0; i < n; ++i) labels[i] = static_cast<uint8_t>(i % 10);
   write_bytes(dir.file(prefix + "-labels-idx1-ubyte" + ext), idx_labels(labels), gz);
@@ -203,8 +203,7 @@ TEST(FashionMnist, FindsFilesWithAndWithoutGz) {
 
 TEST(FashionMnist, LabelOutOfRange) {
   TempDir dir;
-  write_bytes(dir.file("train-images-idx3-ubyte"), idx_images(1, 28, 28, std::vector<uint8_t>(784)),
-              false);
+  write_bytes(dir.file("train-images-idx3-ubyte"), idx_images(1, 28, 28, std::vector<uint8_t>(784)), false);
   write_bytes(dir.file("train-labels-idx1-ubyte"), idx_labels({10}), false);
   try {
     read_fashion_mnist(dir.path().string(), "train");

@@ -36,8 +36,10 @@ FileList tiny_imagenet_r(const TempDir& dir) {
           px[(y * w + x) * 3 + 2] = static_cast<uint8_t>(x * y);
         }
       const fs::path f = root / wnids[c] / ("art_" + std::to_string(k) + (k == 5 ? ".png" : ".jpg"));
-      if (k == 5) testing::write_png(f.string(), w, h, 2, 8, testing::rgb_rows(px, w, h));
-      else testing::write_jpeg(f.string(), px, w, h);
+      if (k == 5)
+        testing::write_png(f.string(), w, h, 2, 8, testing::rgb_rows(px, w, h));
+      else
+        testing::write_jpeg(f.string(), px, w, h);
     }
   }
   return list_imagenet_r(root.string());
@@ -60,8 +62,7 @@ TEST(FileSampleSource, ShapeLabelsAndTestModeOutput) {
   Rng r1(1), r2(1);
   src.produce(3, false, r1, got.data());
   const DecodedImage img = decode_image_file(files.full_path(3), 18);
-  make_pipeline("imagenet-r", 16).apply(img.pixels.data(), img.height, img.width, 3, false, r2,
-                                        want.data());
+  make_pipeline("imagenet-r", 16).apply(img.pixels.data(), img.height, img.width, 3, false, r2, want.data());
   EXPECT_EQ(got, want);
 }
 
@@ -133,9 +134,8 @@ TEST(FileSampleSource, BadImageErrorNamesTheFileOrIsSkippedAndCounted) {
   } catch (const FormatError& e) {
     EXPECT_CONTAINS(e.what(), bad);
   }
-  fs::remove(files.full_path(9));   // unreadable (missing) counts too
-  auto lenient = std::make_shared<FileSampleSource>(files, make_pipeline("imagenet-r", 8),
-                                                    parse_on_bad_image("skip"));
+  fs::remove(files.full_path(9));  // unreadable (missing) counts too
+  auto lenient = std::make_shared<FileSampleSource>(files, make_pipeline("imagenet-r", 8), parse_on_bad_image("skip"));
   const Batch b = make_batch(*lenient, true, {4, 9, 0}, StreamKey{1, 0, 0});
   EXPECT_EQ(lenient->skipped(), 2);
   EXPECT_EQ(static_cast<const SampleSource&>(*lenient).skipped(), 2);
@@ -161,8 +161,7 @@ TEST(ImageSetSampleSource, CifarThroughThePipeline) {
   // Test mode at 32: Resize(32) + CenterCrop(32) is the identity.
   const Batch b = make_batch(*src, false, {1}, StreamKey{});
   for (int64_t c = 0; c < 3; ++c)
-    for (int64_t p = 0; p < 1024; ++p)
-      ASSERT_NEAR(b.pixels[c * 1024 + p], set.image(1)[p * 3 + c] / 255.0f, 1e-6);
+    for (int64_t p = 0; p < 1024; ++p) ASSERT_NEAR(b.pixels[c * 1024 + p], set.image(1)[p * 3 + c] / 255.0f, 1e-6);
   Loader loader(src, true, 2, 1);
   loader.start({{0, 1}, {1}}, StreamKey{3, 0, 0});
   auto first = loader.next();
@@ -195,9 +194,8 @@ TEST(Throughput, DecodeAugmentImagesPerSecond) {
       for (int y = 0; y < h; ++y)
         for (int x = 0; x < w; ++x)
           for (int c = 0; c < 3; ++c) {
-            const double v = 128 + 60 * std::sin(0.02 * (x + 13 * i) * (c + 1)) +
-                             40 * std::cos(0.015 * y * (3 - c)) + ((x / 37 + y / 29 + i) % 2) * 20 +
-                             noise.uniform(-6, 6);
+            const double v = 128 + 60 * std::sin(0.02 * (x + 13 * i) * (c + 1)) + 40 * std::cos(0.015 * y * (3 - c)) +
+                             ((x / 37 + y / 29 + i) % 2) * 20 + noise.uniform(-6, 6);
             px[(static_cast<size_t>(y) * w + x) * 3 + c] = static_cast<uint8_t>(std::clamp(v, 0.0, 255.0));
           }
       const std::string name = std::to_string(i) + ".jpg";
@@ -208,9 +206,12 @@ TEST(Throughput, DecodeAugmentImagesPerSecond) {
     l.source = sub;
     return l;
   };
-  struct Case { const char* what; int w, h, count; };
-  for (const Case& c : {Case{"224x224", 224, 224, 48}, Case{"500x375", 500, 375, 24},
-                        Case{"2000x1500", 2000, 1500, 6}}) {
+  struct Case {
+    const char* what;
+    int w, h, count;
+  };
+  for (const Case& c :
+       {Case{"224x224", 224, 224, 48}, Case{"500x375", 500, 375, 24}, Case{"2000x1500", 2000, 1500, 6}}) {
     const FileList files = make_files(std::to_string(c.w), c.w, c.h, c.count);
     const int reps = 3;
     {
@@ -218,8 +219,8 @@ TEST(Throughput, DecodeAugmentImagesPerSecond) {
       for (int r = 0; r < reps; ++r)
         for (int64_t i = 0; i < files.size(); ++i) decode_image_file(files.full_path(i));
       const double s = thread_cpu_seconds() - t0;
-      std::printf("[throughput] %-9s JPEG  full decode only                %8.1f images/s per core\n",
-                  c.what, reps * files.size() / s);
+      std::printf("[throughput] %-9s JPEG  full decode only                %8.1f images/s per core\n", c.what,
+                  reps * files.size() / s);
     }
     for (const char* pipe : {"imagenet-r", "domainnet"}) {
       for (bool train : {true, false}) {
@@ -233,8 +234,8 @@ TEST(Throughput, DecodeAugmentImagesPerSecond) {
           }
         }
         const double s = thread_cpu_seconds() - t0;
-        std::printf("[throughput] %-9s JPEG  decode+%-10s %-5s -> 224  %8.1f images/s per core\n",
-                    c.what, pipe, train ? "train" : "test", reps * src.size() / s);
+        std::printf("[throughput] %-9s JPEG  decode+%-10s %-5s -> 224  %8.1f images/s per core\n", c.what, pipe,
+                    train ? "train" : "test", reps * src.size() / s);
       }
     }
   }

@@ -83,8 +83,7 @@ void expect_world_invariant(int64_t n, int64_t batch, int world) {
         EXPECT_EQ(part, s.rank_batch(epoch, static_cast<int64_t>(b), r, world));
         joined.insert(joined.end(), part.begin(), part.end());
       }
-      EXPECT_EQ(joined, single[b]) << "n=" << n << " B=" << batch << " world=" << world
-                                   << " batch " << b;
+      EXPECT_EQ(joined, single[b]) << "n=" << n << " B=" << batch << " world=" << world << " batch " << b;
     }
   }
 }

@@ -74,8 +74,7 @@ TEST(SmallImageTransform, FlipOnlyDrawsOnce) {
     const bool flip = copy.bernoulli(0.5);
     F out(9);
     t.apply(kImage.data(), 3, 3, 1, rng, out.data());
-    EXPECT_EQ(out, flip ? scaled({3, 2, 1, 6, 5, 4, 9, 8, 7})
-                        : scaled({1, 2, 3, 4, 5, 6, 7, 8, 9}));
+    EXPECT_EQ(out, flip ? scaled({3, 2, 1, 6, 5, 4, 9, 8, 7}) : scaled({1, 2, 3, 4, 5, 6, 7, 8, 9}));
     EXPECT_TRUE(rng.engine() == copy.engine()) << "exactly one draw";
   }
 }

@@ -135,8 +135,8 @@ TEST(H5File, HDF5FailuresAreOneLineNamingPathCauseAndCall) {
     EXPECT_CONTAINS(msg, "H5Fcreate");
     EXPECT_CONTAINS(msg, "h5file.cpp:");
     EXPECT_CONTAINS(msg, "cannot write: No such file or directory");  // the system's error, from HDF5's stack
-    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;                // one line
-    EXPECT_EQ(msg.find("time ="), std::string::npos) << msg;            // no HDF5 stack dump
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;              // one line
+    EXPECT_EQ(msg.find("time ="), std::string::npos) << msg;          // no HDF5 stack dump
   }
 }
 
@@ -196,7 +196,8 @@ TEST(H5File, AFlippedByteAnywhereIsCaughtByTheSealBeforeHdf5Reads) {
   write_sample(dir / "c.h5");
   H5Reader(dir / "c.h5").verify();
   const auto size = std::filesystem::file_size(dir / "c.h5");
-  for (size_t at : {size_t{kSealBytes}, size_t{kSealBytes} + 30, static_cast<size_t>(size / 2), static_cast<size_t>(size - 1)}) {
+  for (size_t at :
+       {size_t{kSealBytes}, size_t{kSealBytes} + 30, static_cast<size_t>(size / 2), static_cast<size_t>(size - 1)}) {
     flip_byte(dir / "c.h5", at);
     EXPECT_CONTAINS(format_error([&] { H5Reader r(dir / "c.h5"); }),
                     "'" + (dir / "c.h5") + "': damaged lorasub HDF5 file: whole-file checksum mismatch");
@@ -268,9 +269,9 @@ TEST(H5File, TruncatedOrForeignFilesAreRefused) {
   }
   const auto size = std::filesystem::file_size(path);
   std::filesystem::resize_file(path, size / 2);
-  EXPECT_CONTAINS(format_error([&] { H5Reader r(path); }),
-                  "'" + path + "': damaged lorasub HDF5 file: the file has " + std::to_string(size / 2) +
-                      " bytes, its seal says " + std::to_string(size) + " (truncated or a torn write)");
+  EXPECT_CONTAINS(format_error([&] { H5Reader r(path); }), "'" + path + "': damaged lorasub HDF5 file: the file has " +
+                                                               std::to_string(size / 2) + " bytes, its seal says " +
+                                                               std::to_string(size) + " (truncated or a torn write)");
   test::write_bytes(dir / "text.h5", "this is not HDF5\n");
   EXPECT_CONTAINS(format_error([&] { H5Reader r(dir / "text.h5"); }), "not a lorasub HDF5 file (no seal, truncated?)");
   EXPECT_CONTAINS(format_error([&] { H5Reader r(dir / "absent.h5"); }), "cannot open: No such file");
@@ -332,16 +333,15 @@ TEST(H5File, ReadableByH5py) {
   }
   TempDir dir;
   write_sample(dir / "c.h5");
-  const std::string script =
-      "import sys, zlib, h5py\n"
-      "f = h5py.File(sys.argv[1], 'r')\n"
-      "w = f['model/blocks/0/w']\n"
-      "print(repr(float(w[()].astype('float64').sum())))\n"
-      "print(f['config'][()].decode().strip())\n"
-      "print(f.attrs['name'], int(f.attrs['step']), float(f.attrs['lr']))\n"
-      "print(w.chunks is None and w.compression is None)\n"
-      "print(all(zlib.crc32(f[n][()].tobytes()) == int(f[n].attrs['crc32'])\n"
-      "          for n in ['model/blocks/0/w', 'opt/scale', 'opt/step', 'rng/state']))\n";
+  const std::string script = "import sys, zlib, h5py\n"
+                             "f = h5py.File(sys.argv[1], 'r')\n"
+                             "w = f['model/blocks/0/w']\n"
+                             "print(repr(float(w[()].astype('float64').sum())))\n"
+                             "print(f['config'][()].decode().strip())\n"
+                             "print(f.attrs['name'], int(f.attrs['step']), float(f.attrs['lr']))\n"
+                             "print(w.chunks is None and w.compression is None)\n"
+                             "print(all(zlib.crc32(f[n][()].tobytes()) == int(f[n].attrs['crc32'])\n"
+                             "          for n in ['model/blocks/0/w', 'opt/scale', 'opt/step', 'rng/state']))\n";
   test::write_bytes(dir / "read.py", script);
   const std::string out = run(std::string(python) + " " + (dir / "read.py") + " " + (dir / "c.h5"));
   EXPECT_EQ(out, "10.25\nrun:\n  name: demo  # ünïcode\nlorasub checkpoint 42 0.003\nTrue\nTrue\n");

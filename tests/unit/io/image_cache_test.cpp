@@ -35,8 +35,8 @@ TEST(ImageCache, RoundTripsImagesOfEverySize) {
     ImageCacheWriter w(path, {"imagenet-r", "/data/imagenet-r", 256});
     for (size_t i = 0; i < shapes.size(); ++i) {
       auto im = image(shapes[i][0], shapes[i][1], shapes[i][2], static_cast<int>(i));
-      w.add(i % 2 ? "test" : "train", im.data(), shapes[i][0], shapes[i][1], shapes[i][2],
-            static_cast<int64_t>(10 + i), "n0/" + std::to_string(i) + ".jpg");
+      w.add(i % 2 ? "test" : "train", im.data(), shapes[i][0], shapes[i][1], shapes[i][2], static_cast<int64_t>(10 + i),
+            "n0/" + std::to_string(i) + ".jpg");
     }
     w.commit();
   }
@@ -103,7 +103,8 @@ TEST(ImageCache, UncommittedLeavesNothingAndDamageIsNamed) {
     ImageCacheReader damaged(path);
     FAIL() << "a damaged cache was opened";
   } catch (const FormatError& e) {
-    EXPECT_NE(std::string(e.what()).find("damaged lorasub image cache: whole-file checksum mismatch"), std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("damaged lorasub image cache: whole-file checksum mismatch"),
+              std::string::npos)
         << e.what();
   }
   seal_file(path);  // behind the seal, each image's own CRC names the image

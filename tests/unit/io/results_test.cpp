@@ -12,11 +12,10 @@ using test::TempDir;
 
 TEST(Results, AccuracyMatrixCsvIsLowerTriangular) {
   const std::vector<std::vector<double>> r = {{95.0}, {88.5, 91.25}, {80.333, 85.667, 90.0}};
-  EXPECT_EQ(accuracy_matrix_csv(r),
-            "after_task,task_0,task_1,task_2\n"
-            "0,95.00,,\n"
-            "1,88.50,91.25,\n"
-            "2,80.33,85.67,90.00\n");
+  EXPECT_EQ(accuracy_matrix_csv(r), "after_task,task_0,task_1,task_2\n"
+                                    "0,95.00,,\n"
+                                    "1,88.50,91.25,\n"
+                                    "2,80.33,85.67,90.00\n");
 }
 
 TEST(Results, AccuracyMatrixCsvIgnoresTheUpperTriangle) {

@@ -30,7 +30,8 @@ TEST(RunLock, SecondHolderIsRefusedWithThePidUntilTheFirstLetsGo) {
     } catch (const ConfigError& e) {
       const std::string msg = e.what();
       EXPECT_NE(msg.find("'" + dir + "' is in use by another lorasub (pid " + std::to_string(::getpid()) + ")"),
-                std::string::npos) << msg;
+                std::string::npos)
+          << msg;
     }
   }
   EXPECT_NO_THROW(RunLock again(dir));
@@ -60,8 +61,8 @@ TEST(RunOutputs, ListsResultsAndCheckpointsNotTemporariesAndRemovesThem) {
   touch(dir + "/checkpoints/step_000000012.h5.tmp-123");
   touch(dir + "/results.json.tmp-99");
   touch(dir + "/notes.txt");  // the user's own file is not ours to remove
-  EXPECT_EQ(run_outputs(dir), (std::vector<std::string>{dir + "/results.json", dir + "/config.yaml",
-                                                         dir + "/checkpoints/task_000.h5"}));
+  EXPECT_EQ(run_outputs(dir),
+            (std::vector<std::string>{dir + "/results.json", dir + "/config.yaml", dir + "/checkpoints/task_000.h5"}));
   remove_stale_temporaries(dir);
   EXPECT_TRUE(list_files(dir, ".tmp-").empty());
   EXPECT_TRUE(list_files(dir + "/checkpoints", ".tmp-").empty());

@@ -148,7 +148,8 @@ TEST(SafeTensors, ScalarTensor) {
 
 TEST(SafeTensors, UnsupportedDtypeNamesTensorAndDtype) {
   TempDir dir;
-  const std::string msg = read_error(dir, file_bytes("{\"ids\":" + entry("I32", {2}, 0, 8) + "}", raw<int32_t>({7, 8})));
+  const std::string msg =
+      read_error(dir, file_bytes("{\"ids\":" + entry("I32", {2}, 0, 8) + "}", raw<int32_t>({7, 8})));
   EXPECT_NE(msg.find("tensor 'ids'"), std::string::npos) << msg;
   EXPECT_NE(msg.find("unsupported dtype 'I32'"), std::string::npos) << msg;
 }
@@ -157,8 +158,8 @@ TEST(SafeTensors, UnsupportedDtypeNamesTensorAndDtype) {
 // exactly; a value float32 cannot hold is refused, not rounded.
 TEST(SafeTensors, Int64RoundTripAndLimits) {
   TempDir dir;
-  write_safetensors(dir / "i.safetensors", {{"ids", {"I64", {3}, {7.0f, -2.0f, 16777216.0f}}},
-                                            {"w", {"F32", {1}, {0.5f}}}});
+  write_safetensors(dir / "i.safetensors",
+                    {{"ids", {"I64", {3}, {7.0f, -2.0f, 16777216.0f}}}, {"w", {"F32", {1}, {0.5f}}}});
   const std::string bytes = read_bytes(dir / "i.safetensors");
   uint64_t n;
   std::memcpy(&n, bytes.data(), 8);
@@ -198,8 +199,7 @@ TEST(SafeTensors, MalformedFilesEachSayWhat) {
       {file_bytes(one(entry("F32", {-2}, 0, 4)), four), "negative dimension -2 in shape"},
       {file_bytes("{\"a\":" + entry("F32", {2}, 0, 8) + ",\"b\":" + entry("F32", {1}, 4, 8) + "}", four + four),
        "tensor 'b' overlaps tensor 'a'"},
-      {file_bytes("{\"a\":" + entry("F32", {1}, 0, 4) + ",\"b\":" + entry("F32", {1}, 8, 12) + "}",
-                  four + four + four),
+      {file_bytes("{\"a\":" + entry("F32", {1}, 0, 4) + ",\"b\":" + entry("F32", {1}, 8, 12) + "}", four + four + four),
        "gap of 4 bytes in the data buffer before tensor 'b'"},
       {file_bytes(one(entry("F32", {1}, 0, 4)), four + four), "4 bytes at the end of the data buffer belong to no"},
       {file_bytes("{\"__metadata__\":{\"k\":1}}", ""), "'__metadata__' value for 'k' is not a string"},

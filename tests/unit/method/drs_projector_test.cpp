@@ -13,7 +13,7 @@ namespace {
 TEST(DrsProjector, KeptDimensionsByEnergyRule) {
   // 10/16.01 = .625, 15/16.01 = .937, 16/16.01 = .99938 -> k = 3
   EXPECT_EQ(kept_dimensions({10, 5, 1, 0.01}, 0.99), 3);
-  EXPECT_EQ(kept_dimensions({99, 1}, 0.99), 1);       // exactly at the threshold counts
+  EXPECT_EQ(kept_dimensions({99, 1}, 0.99), 1);  // exactly at the threshold counts
   EXPECT_EQ(kept_dimensions({98.9, 1.1}, 0.99), 2);
   EXPECT_EQ(kept_dimensions({1, 1, 1, 1}, 1.0), 4);
   EXPECT_EQ(kept_dimensions({5, 0, 0}, 0.99), 1);

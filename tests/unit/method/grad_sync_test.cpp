@@ -62,8 +62,7 @@ TEST(GradSync, BackwardAccumulatesIntoTheBufferAndTheReduceIsInPlace) {
   for (int i = 0; i < 6; ++i) EXPECT_EQ(buf[i], static_cast<float>(i));
   for (int i = 6; i < 10; ++i) EXPECT_EQ(buf[i], 3.0f);
   DoublingComm comm;
-  const std::vector<float> sums =
-      sync.allreduce(comm, {at::full({1}, 1.0f), at::scalar_tensor(2.5f), at::Tensor()});
+  const std::vector<float> sums = sync.allreduce(comm, {at::full({1}, 1.0f), at::scalar_tensor(2.5f), at::Tensor()});
   EXPECT_EQ(comm.seen, buf);  // the buffer itself went to the communicator
   EXPECT_EQ(comm.seen_n, 10u + kNumSlots);
   EXPECT_EQ(p.a.grad()[1][2].item<float>(), 10.0f);  // 2 x 5, seen through the view

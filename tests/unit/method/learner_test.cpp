@@ -56,13 +56,11 @@ data::Batch batch_of(const std::vector<int64_t>& labels, uint64_t seed) {
 }
 
 at::Tensor images_of(const data::Batch& b) {
-  return at::from_blob(const_cast<float*>(b.pixels.data()), {b.n, b.channels, b.height, b.width}, at::kFloat)
-      .clone();
+  return at::from_blob(const_cast<float*>(b.pixels.data()), {b.n, b.channels, b.height, b.width}, at::kFloat).clone();
 }
 
 double rel_diff(const at::Tensor& a, const at::Tensor& b) {
-  return (a.to(at::kDouble) - b.to(at::kDouble)).norm().item<double>() /
-         b.to(at::kDouble).norm().item<double>();
+  return (a.to(at::kDouble) - b.to(at::kDouble)).norm().item<double>() / b.to(at::kDouble).norm().item<double>();
 }
 
 // Adam's first step from moments m = (1 - b1) g, v = (1 - b2) g^2.
@@ -125,8 +123,8 @@ TEST(Learner, OneTrainStepMatchesAHandBuiltStep) {
   const StepResult r = learner->train_step(batch, batch.n, /*stop_request=*/false);
 
   // CE by hand in float64: mean of logsumexp(z) - z_label.
-  const at::Tensor z = at::linear(before.features.to(at::kDouble), before.weight.to(at::kDouble),
-                                  before.bias.to(at::kDouble));
+  const at::Tensor z =
+      at::linear(before.features.to(at::kDouble), before.weight.to(at::kDouble), before.bias.to(at::kDouble));
   const at::Tensor p = at::softmax(z, 1);
   const at::Tensor y = at::one_hot(labels, 3).to(at::kDouble);
   const double ce = (at::logsumexp(z, 1) - (z * y).sum(1)).mean().item<double>();

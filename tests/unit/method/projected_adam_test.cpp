@@ -27,7 +27,9 @@ TEST(ProjectedAdam, StepMatchesFormulaForAAndB) {
     at::Tensor ga = at::full({2, 3}, 0.1 * s, at::kFloat) + at::arange(6, at::kFloat).reshape({2, 3}) * 0.01f;
     at::Tensor gb = ga.t().contiguous() * -1.0f;
     at::Tensor gh = at::tensor({0.3f * s, -0.7f});
-    a.mutable_grad() = ga.clone(); b.mutable_grad() = gb.clone(); h.mutable_grad() = gh.clone();
+    a.mutable_grad() = ga.clone();
+    b.mutable_grad() = gb.clone();
+    h.mutable_grad() = gh.clone();
     opt.step({lr, 0.1});
     const double c = std::sqrt(1 - std::pow(b2, s)) / (1 - std::pow(b1, s));
     auto update = [&](at::Tensor& m, at::Tensor& v, const at::Tensor& g, double rate) {
@@ -35,9 +37,9 @@ TEST(ProjectedAdam, StepMatchesFormulaForAAndB) {
       v = b2 * v + (1 - b2) * g.to(at::kDouble).pow(2);
       return -rate * c * m / (v.sqrt() + eps);
     };
-    ea = ea + at::matmul(update(ma, va, ga, lr), P);   // A: u P
-    eb = eb + at::matmul(P, update(mb, vb, gb, lr));   // B: P u
-    eh = eh + update(mh, vh, gh, 0.1);                 // heads: never projected
+    ea = ea + at::matmul(update(ma, va, ga, lr), P);  // A: u P
+    eb = eb + at::matmul(P, update(mb, vb, gb, lr));  // B: P u
+    eh = eh + update(mh, vh, gh, 0.1);                // heads: never projected
     EXPECT_LT((a.detach().to(at::kDouble) - ea).abs().max().item<double>(), 1e-6) << "step " << s;
     EXPECT_LT((b.detach().to(at::kDouble) - eb).abs().max().item<double>(), 1e-6) << "step " << s;
     EXPECT_LT((h.detach().to(at::kDouble) - eh).abs().max().item<double>(), 1e-6) << "step " << s;

@@ -30,8 +30,8 @@ std::vector<double> unit(std::vector<double> v) {
   return v;
 }
 
-double brute_force(const Rows& feats, const std::vector<int64_t>& labels, const Rows& protos,
-                   double margin, size_t begin, size_t end) {
+double brute_force(const Rows& feats, const std::vector<int64_t>& labels, const Rows& protos, double margin,
+                   size_t begin, size_t end) {
   Rows f;
   for (const auto& r : feats) f.push_back(unit(r));
   auto dot = [](const std::vector<double>& a, const std::vector<double>& b) {
@@ -45,8 +45,12 @@ double brute_force(const Rows& feats, const std::vector<int64_t>& labels, const 
     bool has_neg = false;
     for (size_t j = 0; j < f.size(); ++j) {
       const double d = std::sqrt(std::max(dot(f[i], f[i]) + dot(f[j], f[j]) - 2 * dot(f[i], f[j]), 1e-12));
-      if (labels[i] == labels[j]) ap = std::max(ap, d);
-      else { an = std::min(an, d); has_neg = true; }
+      if (labels[i] == labels[j])
+        ap = std::max(ap, d);
+      else {
+        an = std::min(an, d);
+        has_neg = true;
+      }
     }
     if (!has_neg) an = ap + margin;
     for (const auto& p : protos) {
@@ -59,15 +63,20 @@ double brute_force(const Rows& feats, const std::vector<int64_t>& labels, const 
   return total;
 }
 
-struct Case { std::vector<int64_t> labels; int64_t protos; double margin; int64_t begin, end; };
+struct Case {
+  std::vector<int64_t> labels;
+  int64_t protos;
+  double margin;
+  int64_t begin, end;
+};
 
 TEST(TripletLoss, MatchesBruteForce) {
   const std::vector<Case> cases = {
-      {{0, 1, 0, 1, 2, 2}, 0, 1.0, 0, 6},     // in-batch negatives only
-      {{3, 3, 3, 3}, 0, 2.0, 0, 4},           // no negative at all: loss 0
-      {{3, 3, 3, 3}, 3, 2.0, 0, 4},           // only prototype negatives
-      {{0, 1, 0, 1, 2, 2}, 4, 2.0, 0, 6},     // both
-      {{0, 1, 0, 1, 2, 2}, 2, 0.5, 2, 5},     // anchors of one rank's slice
+      {{0, 1, 0, 1, 2, 2}, 0, 1.0, 0, 6},  // in-batch negatives only
+      {{3, 3, 3, 3}, 0, 2.0, 0, 4},        // no negative at all: loss 0
+      {{3, 3, 3, 3}, 3, 2.0, 0, 4},        // only prototype negatives
+      {{0, 1, 0, 1, 2, 2}, 4, 2.0, 0, 6},  // both
+      {{0, 1, 0, 1, 2, 2}, 2, 0.5, 2, 5},  // anchors of one rank's slice
   };
   for (size_t c = 0; c < cases.size(); ++c) {
     const Case& k = cases[c];
@@ -76,8 +85,8 @@ TEST(TripletLoss, MatchesBruteForce) {
     at::Tensor protos = k.protos ? at::randn({k.protos, 5}) : at::Tensor();
     if (protos.defined()) protos = protos / protos.norm(2, {1}, true);
     const double got = triplet_loss_sum(f, labels, protos, k.margin, k.begin, k.end).item<double>();
-    const double want = brute_force(rows_of(f), k.labels, protos.defined() ? rows_of(protos) : Rows{},
-                                    k.margin, k.begin, k.end);
+    const double want =
+        brute_force(rows_of(f), k.labels, protos.defined() ? rows_of(protos) : Rows{}, k.margin, k.begin, k.end);
     EXPECT_NEAR(got, want, 1e-4 * std::max(1.0, want)) << "case " << c;
   }
 }
@@ -102,8 +111,10 @@ TEST(TripletLoss, GradientMatchesFiniteDifference) {
   for (int64_t i = 0; i < 5; ++i)
     for (int64_t k = 0; k < 4; ++k) {
       at::Tensor fp = f.detach().clone(), fm = f.detach().clone();
-      fp[i][k] += h; fm[i][k] -= h;
-      const double num = (triplet_loss_sum(fp, l, p, 1.0, 0, 5) - triplet_loss_sum(fm, l, p, 1.0, 0, 5)).item<double>() / (2 * h);
+      fp[i][k] += h;
+      fm[i][k] -= h;
+      const double num =
+          (triplet_loss_sum(fp, l, p, 1.0, 0, 5) - triplet_loss_sum(fm, l, p, 1.0, 0, 5)).item<double>() / (2 * h);
       EXPECT_NEAR(g[i][k].item<double>(), num, 1e-4) << i << "," << k;
     }
 }

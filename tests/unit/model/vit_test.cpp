@@ -102,7 +102,8 @@ at::Tensor reference_features(const Vit& v, const at::Tensor& img) {
         for (int64_t c = 0; c < t.size(0); ++c)
           scores[c] = (q * qkv[c].narrow(0, d + h * hd, hd)).sum() / std::sqrt(double(hd));
         at::Tensor p = at::softmax(scores, 0);
-        for (int64_t c = 0; c < t.size(0); ++c) o[a].narrow(0, h * hd, hd) += p[c] * qkv[c].narrow(0, 2 * d + h * hd, hd);
+        for (int64_t c = 0; c < t.size(0); ++c)
+          o[a].narrow(0, h * hd, hd) += p[c] * qkv[c].narrow(0, 2 * d + h * hd, hd);
       }
     t = t + at::matmul(o, W(b + "attn.proj.weight").t()) + W(b + "attn.proj.bias");
     at::Tensor m = at::matmul(ln(t, b + "norm2"), W(b + "mlp.fc1.weight").t()) + W(b + "mlp.fc1.bias");

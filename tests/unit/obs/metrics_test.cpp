@@ -174,7 +174,7 @@ TEST(Metrics, BasicAuthFromFile) {
   Metrics m(o);
   EXPECT_NE(http_get(m.port(), "/metrics").find("401"), std::string::npos);
   EXPECT_NE(http_get(m.port(), "/metrics", "cHJvbTp3cm9uZw==").find("401"), std::string::npos);  // prom:wrong
-  const std::string ok = http_get(m.port(), "/metrics", "cHJvbTpzM2NyZXQ=");                      // prom:s3cret
+  const std::string ok = http_get(m.port(), "/metrics", "cHJvbTpzM2NyZXQ=");                     // prom:s3cret
   EXPECT_NE(ok.find("200 OK"), std::string::npos);
   EXPECT_NE(ok.find("lorasub_steps_total"), std::string::npos);
   std::remove(path);
@@ -217,7 +217,7 @@ TEST(FileSd, WritesEveryRankAndRemovesAtExit) {
     }
   }
   EXPECT_FALSE(std::ifstream(path).good());  // removed at destruction
-  EXPECT_EQ(::rmdir(dir.c_str()), 0);          // and no temporary left behind
+  EXPECT_EQ(::rmdir(dir.c_str()), 0);        // and no temporary left behind
 }
 
 TEST(FileSd, AdvertisedTarget) {

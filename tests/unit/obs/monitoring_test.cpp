@@ -43,7 +43,8 @@ std::set<std::string> names_used(const std::string& text) {
 
 void expect_known(const std::set<std::string>& used, const std::string& file) {
   const std::set<std::string> known(metric_names().begin(), metric_names().end());
-  for (const auto& n : used) EXPECT_TRUE(known.count(n)) << file << " uses '" << n << "', which lorasub does not export";
+  for (const auto& n : used)
+    EXPECT_TRUE(known.count(n)) << file << " uses '" << n << "', which lorasub does not export";
 }
 
 TEST(MonitoringNames, DashboardQueriesUseExportedNames) {

@@ -33,10 +33,19 @@ inline nlohmann::json results_json(const std::string& run, const std::string& me
     double a = 0;
     for (double v : r[t]) a += v;
     a /= static_cast<double>(r[t].size());
-    nlohmann::json task = {{"task", t}, {"A", a}, {"classes", 2}, {"per_task", r[t]},
-                           {"seconds", {{"covariance", 0.1}, {"train", 1.0}, {"prototypes", 0.2},
-                                        {"eval", 0.3}, {"checkpoint", 0.05}, {"total", 1.65}}}};
-    task["drs_kept_dims"] = drs ? nlohmann::json{16 - static_cast<int>(t), 15 - static_cast<int>(t)} : nlohmann::json::array();
+    nlohmann::json task = {{"task", t},
+                           {"A", a},
+                           {"classes", 2},
+                           {"per_task", r[t]},
+                           {"seconds",
+                            {{"covariance", 0.1},
+                             {"train", 1.0},
+                             {"prototypes", 0.2},
+                             {"eval", 0.3},
+                             {"checkpoint", 0.05},
+                             {"total", 1.65}}}};
+    task["drs_kept_dims"] =
+        drs ? nlohmann::json{16 - static_cast<int>(t), 15 - static_cast<int>(t)} : nlohmann::json::array();
     j["tasks"].push_back(task);
     j["A_last"] = a;
   }
@@ -45,9 +54,9 @@ inline nlohmann::json results_json(const std::string& run, const std::string& me
 
 inline std::string config_yaml(const std::string& run, int seed, const std::string& method = "lora-drs",
                                bool project = true) {
-  return "run:\n  name: " + run + "\n  dir: runs\n  seed: " + std::to_string(seed) +
-         "\nmethod:\n  name: " + method + "\n  rank: 3\ndrs:\n  subtract: true\n  project: " +
-         (project ? "true" : "false") + "\ntrain:\n  threads: " + std::to_string(seed) + "\n  lr: 0.0005\n";
+  return "run:\n  name: " + run + "\n  dir: runs\n  seed: " + std::to_string(seed) + "\nmethod:\n  name: " + method +
+         "\n  rank: 3\ndrs:\n  subtract: true\n  project: " + (project ? "true" : "false") +
+         "\ntrain:\n  threads: " + std::to_string(seed) + "\n  lr: 0.0005\n";
 }
 
 // DIR/<name>/{results.json, config.yaml}; returns the run directory.

@@ -80,8 +80,7 @@ TEST(Report, ComparisonTableMeanAndSampleStd) {
 TEST(Report, ConfigTextAndNamesAreEscaped) {
   TempDir dir;
   const std::string cfg = "run:\n  name: \"<script>alert('x')</script> & \\\"q\\\"\"\n";
-  const std::string run =
-      test::make_run(dir, "e", test::results_json("<b>e</b>", "lora-drs", 1, {{100}}), cfg);
+  const std::string run = test::make_run(dir, "e", test::results_json("<b>e</b>", "lora-drs", 1, {{100}}), cfg);
   write_report({run}, dir / "r.html", false);
   const std::string html = io::test::read_bytes(dir / "r.html");
   EXPECT_EQ(html.find("<script"), std::string::npos);

@@ -63,13 +63,17 @@ TEST(ReportRunData, ToleratesMissingOptionalKeys) {
 
 TEST(ReportRunData, MalformedResultsNameTheFile) {
   const std::string path = "runs/x/results.json";
-  EXPECT_NE(error_of<FormatError>([&] { parse_results("{\"method\": ", path); }).find("'runs/x/results.json': not valid JSON"),
+  EXPECT_NE(error_of<FormatError>([&] {
+              parse_results("{\"method\": ", path);
+            }).find("'runs/x/results.json': not valid JSON"),
             std::string::npos);
   EXPECT_NE(error_of<FormatError>([&] { parse_results("[1, 2]", path); }).find("not a JSON object"), std::string::npos);
   nlohmann::json j = test::results_json("x", "lora-drs", 1, {{100}, {90, 80}});
   nlohmann::json no_matrix = j;
   no_matrix.erase("accuracy_matrix");
-  EXPECT_NE(error_of<FormatError>([&] { parse_results(no_matrix.dump(), path); }).find(path + "': missing array 'accuracy_matrix'"),
+  EXPECT_NE(error_of<FormatError>([&] {
+              parse_results(no_matrix.dump(), path);
+            }).find(path + "': missing array 'accuracy_matrix'"),
             std::string::npos);
   nlohmann::json short_row = j;
   short_row["accuracy_matrix"][1] = {90};
