@@ -94,13 +94,21 @@ std::vector<at::Tensor> adapter_gradients(const model::Vit& vit, const Before& b
   return grads;
 }
 
-TEST(Learner, OneTrainStepMatchesAHandBuiltStep) {
+// A seq-LoRA learner on one rank, in task 0 (2 tasks of 3 classes).
+class LearnerStep : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    learner = make_learner(vit, cfg, plan, comm);
+    learner->begin_task(0, [] { return std::optional<data::Batch>(); });
+  }
   const Config cfg = seq_lora_config();
   const data::TaskPlan plan = data::TaskPlan::make(6, 3, 3, 2, false, 1);
   model::Vit vit = model::Vit::random(tiny(), 9);
   dist::LocalCommunicator comm;
-  std::unique_ptr<Learner> learner = make_learner(vit, cfg, plan, comm);
-  learner->begin_task(0, [] { return std::optional<data::Batch>(); });
+  std::unique_ptr<Learner> learner;
+};
+
+TEST_F(LearnerStep, OneTrainStepMatchesAHandBuiltStep) {
   const int64_t epoch = 2;
   learner->begin_epoch(epoch);
   const double lr_adapters = cfg.train.init_lr * lr_multiplier(epoch, cfg.train.epochs);
@@ -161,13 +169,7 @@ TEST(Learner, OneTrainStepMatchesAHandBuiltStep) {
   }
 }
 
-TEST(Learner, AStopRequestReachesTheStepResultAndTheStepIsStillTaken) {
-  const Config cfg = seq_lora_config();
-  const data::TaskPlan plan = data::TaskPlan::make(6, 3, 3, 2, false, 1);
-  model::Vit vit = model::Vit::random(tiny(), 9);
-  dist::LocalCommunicator comm;
-  std::unique_ptr<Learner> learner = make_learner(vit, cfg, plan, comm);
-  learner->begin_task(0, [] { return std::optional<data::Batch>(); });
+TEST_F(LearnerStep, AStopRequestReachesTheStepResultAndTheStepIsStillTaken) {
   learner->begin_epoch(0);
   const at::Tensor w = learner->heads().back().weight.detach().clone();
   const StepResult r = learner->train_step(batch_of({1, 0}, 4), 2, /*stop_request=*/true);
