@@ -242,6 +242,48 @@ void to_grayscale(float* rgb, int64_t pixels) {
   }
 }
 
+namespace {
+
+// Mirrors a size x size interleaved RGB image left to right.
+void flip_horizontal(float* rgb, int64_t size) {
+  for (int64_t y = 0; y < size; ++y) {
+    float* row = rgb + y * size * 3;
+    for (int64_t x = 0; x < size / 2; ++x) {
+      for (int k = 0; k < 3; ++k) std::swap(row[3 * x + k], row[3 * (size - 1 - x) + k]);
+    }
+  }
+}
+
+// torchvision's ColorJitter: the order of the four adjustments is drawn first, then
+// each factor, then they are applied in that order (a zero strength is skipped).
+void color_jitter(const ImagePipeline& p, float* rgb, int64_t n, Rng& rng) {
+  int perm[4] = {0, 1, 2, 3};
+  for (int k = 3; k >= 1; --k) std::swap(perm[k], perm[rng.below(k + 1)]);
+  double f[4] = {1, 1, 1, 0};
+  if (p.brightness > 0) f[0] = rng.uniform(std::max(0.0, 1 - p.brightness), 1 + p.brightness);
+  if (p.contrast > 0) f[1] = rng.uniform(std::max(0.0, 1 - p.contrast), 1 + p.contrast);
+  if (p.saturation > 0) f[2] = rng.uniform(std::max(0.0, 1 - p.saturation), 1 + p.saturation);
+  if (p.hue > 0) f[3] = rng.uniform(-p.hue, p.hue);
+  for (int op : perm) {
+    switch (op) {
+      case 0:
+        if (p.brightness > 0) adjust_brightness(rgb, n, f[0]);
+        break;
+      case 1:
+        if (p.contrast > 0) adjust_contrast(rgb, n, f[1]);
+        break;
+      case 2:
+        if (p.saturation > 0) adjust_saturation(rgb, n, f[2]);
+        break;
+      default:
+        if (p.hue > 0) adjust_hue(rgb, n, f[3]);
+        break;
+    }
+  }
+}
+
+}  // namespace
+
 void ImagePipeline::apply(const uint8_t* src, int64_t h, int64_t w, int64_t c, bool train, Rng& rng, float* dst) const {
   if (c != 1 && c != 3) {
     throw FormatError("ImagePipeline '" + name + "': expected 1 or 3 channels, got " + std::to_string(c));
@@ -272,39 +314,8 @@ void ImagePipeline::apply(const uint8_t* src, int64_t h, int64_t w, int64_t c, b
     }
   }
   if (train) {
-    if (flip_p > 0 && rng.uniform() < flip_p) {
-      for (int64_t y = 0; y < size; ++y) {
-        float* row = rgb + y * size * 3;
-        for (int64_t x = 0; x < size / 2; ++x) {
-          for (int k = 0; k < 3; ++k) std::swap(row[3 * x + k], row[3 * (size - 1 - x) + k]);
-        }
-      }
-    }
-    if (brightness > 0 || contrast > 0 || saturation > 0 || hue > 0) {
-      int perm[4] = {0, 1, 2, 3};
-      for (int k = 3; k >= 1; --k) std::swap(perm[k], perm[rng.below(k + 1)]);
-      double f[4] = {1, 1, 1, 0};
-      if (brightness > 0) f[0] = rng.uniform(std::max(0.0, 1 - brightness), 1 + brightness);
-      if (contrast > 0) f[1] = rng.uniform(std::max(0.0, 1 - contrast), 1 + contrast);
-      if (saturation > 0) f[2] = rng.uniform(std::max(0.0, 1 - saturation), 1 + saturation);
-      if (hue > 0) f[3] = rng.uniform(-hue, hue);
-      for (int op : perm) {
-        switch (op) {
-          case 0:
-            if (brightness > 0) adjust_brightness(rgb, n, f[0]);
-            break;
-          case 1:
-            if (contrast > 0) adjust_contrast(rgb, n, f[1]);
-            break;
-          case 2:
-            if (saturation > 0) adjust_saturation(rgb, n, f[2]);
-            break;
-          default:
-            if (hue > 0) adjust_hue(rgb, n, f[3]);
-            break;
-        }
-      }
-    }
+    if (flip_p > 0 && rng.uniform() < flip_p) flip_horizontal(rgb, size);
+    if (brightness > 0 || contrast > 0 || saturation > 0 || hue > 0) color_jitter(*this, rgb, n, rng);
     if (grayscale_p > 0 && rng.uniform() < grayscale_p) to_grayscale(rgb, n);
   }
   for (int64_t p = 0; p < n; ++p) {

@@ -133,18 +133,14 @@ struct Metrics::Impl {
   auto& family(B builder, const char* name, const char* help, const pm::Labels& labels) {
     return builder.Name(name).Help(help).Labels(labels).Register(*registry);
   }
+  // Steps, losses, their timing and where the run is (labels: run, rank).
+  void register_training(const pm::Labels& L);
+  // Accuracy, the DRS, drift, checkpoints, start time and memory.
+  void register_results(const pm::Labels& L);
 };
 
-Metrics::Metrics() = default;
-Metrics::~Metrics() = default;
-Metrics::Metrics(Metrics&&) noexcept = default;
-Metrics& Metrics::operator=(Metrics&&) noexcept = default;
-
-Metrics::Metrics(const MetricsOptions& o) {
-  if (!o.enabled) return;
-  auto im = std::make_unique<Impl>();
-  Impl& m = *im;
-  const pm::Labels L{{"run", o.run}, {"rank", std::to_string(o.rank)}};
+void Metrics::Impl::register_training(const pm::Labels& L) {
+  Impl& m = *this;
   using HB = pm::Histogram::BucketBoundaries;
   m.images = &m.family(pm::BuildCounter(), kImages, "Training images processed by this rank", L).Add({});
   m.steps = &m.family(pm::BuildCounter(), kSteps, "Optimizer steps done", L).Add({});
@@ -169,6 +165,10 @@ Metrics::Metrics(const MetricsOptions& o) {
   m.epoch = &m.family(pm::BuildGauge(), kEpoch, "Epoch in progress within the current task (1-based)", L).Add({});
   m.epochs = &m.family(pm::BuildGauge(), kEpochs, "Epochs of the current task", L).Add({});
   m.progress = &m.family(pm::BuildGauge(), kProgress, "Share of the current task's training steps done", L).Add({});
+}
+
+void Metrics::Impl::register_results(const pm::Labels& L) {
+  Impl& m = *this;
   m.task_acc =
       &m.family(pm::BuildGauge(), kTaskAcc, "Accuracy on each seen task's classes after the latest finished task", L);
   m.a_last =
@@ -188,6 +188,20 @@ Metrics::Metrics(const MetricsOptions& o) {
   m.ckpt_time = &m.family(pm::BuildGauge(), kCkptTime, "Unix time of the last successful checkpoint (rank 0 only)", L);
   m.family(pm::BuildGauge(), kStart, "Unix time this rank started", L).Add({}).Set(unix_now());
   m.memory = std::make_shared<MemoryCollector>(L);
+}
+
+Metrics::Metrics() = default;
+Metrics::~Metrics() = default;
+Metrics::Metrics(Metrics&&) noexcept = default;
+Metrics& Metrics::operator=(Metrics&&) noexcept = default;
+
+Metrics::Metrics(const MetricsOptions& o) {
+  if (!o.enabled) return;
+  auto im = std::make_unique<Impl>();
+  Impl& m = *im;
+  const pm::Labels L{{"run", o.run}, {"rank", std::to_string(o.rank)}};
+  m.register_training(L);
+  m.register_results(L);
 
   const int port = o.port == 0 ? 0 : o.port + o.local_rank;
   std::string auth;
