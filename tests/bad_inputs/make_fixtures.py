@@ -95,6 +95,8 @@ write("just a scalar\n", "split", "scalar.yaml")
 write("data: [n0/a.jpg]\ntargets: [0, 1]\n", "split", "lengths.yaml")
 write("data: [nowhere/missing.jpg]\ntargets: [0]\n", "split", "missing.yaml")
 write("paths: [a.jpg]\n", "split", "keys.yaml")
+# tests/tools/make_image_dataset names the 3 classes n01440764, n01440861, n01440958
+write("data: [n01440861/imagenet-r_1.jpg]\ntargets: [500]\n", "split", "target.yaml")
 
 # ---- DomainNet lists
 for split in ("train", "test"):  # lorasub reads both lists

@@ -55,7 +55,8 @@ std::vector<Key> build_run_data() {
       field("data.dataset", &C::data, &D::dataset, "dataset to train and test on").one_of(kDatasets),
       field("data.root", &C::data, &D::root, "dataset location (dataset-specific)"),
       field("data.split_train", &C::data, &D::split_train,
-            "imagenet-r: train list (CODA-Prompt yaml: data, targets); empty = seeded 80/20 split"),
+            "imagenet-r: train list (CODA-Prompt yaml: data, targets = the folder's rank among the sorted wnids); "
+            "empty = seeded 80/20 split"),
       field("data.split_test", &C::data, &D::split_test, "imagenet-r: test list (same format)"),
       field("data.split_seed", &C::data, &D::split_seed, "seed of the 80/20 split when no lists are given"),
       field("data.domains", &C::data, &D::domains, "domainnet: comma-separated domains to use"),

@@ -113,6 +113,37 @@ TrainTest split_imagenet_r(const FileList& all, uint64_t seed, double train_frac
   return out;
 }
 
+namespace {
+
+// Entry i of a split file: "<wnid>/<file>" relative to the root, labelled by the rank of
+// its folder among the sorted wnid folders. The file's own target must say the same:
+// CODA-Prompt's files number the classes that way, and a file that does not would
+// train on other labels than it claims.
+FileEntry split_entry(const YAML::Node& path, const YAML::Node& target, size_t i,
+                      const std::map<std::string, int64_t>& rank, const std::string& root,
+                      const std::string& yaml_path) {
+  const std::string where = yaml_path + ": entry " + std::to_string(i);
+  if (!path.IsScalar()) throw FormatError(yaml_path + ": 'data' entry " + std::to_string(i) + " is not a path");
+  const std::string p = path.as<std::string>();
+  const fs::path fp(p);
+  const std::string file = fp.filename().string();
+  const std::string wnid = fp.parent_path().filename().string();
+  if (file.empty() || wnid.empty()) throw FormatError(where + " '" + p + "' is not of the form .../<wnid>/<file>");
+  const auto it = rank.find(wnid);
+  if (it == rank.end())
+    throw FormatError(where + " '" + p + "': class '" + wnid + "' is not a folder of '" + root + "'");
+  int64_t claimed = 0;
+  if (!target.IsScalar() || !YAML::convert<int64_t>::decode(target, claimed))
+    throw FormatError(yaml_path + ": 'targets' entry " + std::to_string(i) + " is not a class number");
+  if (claimed != it->second)
+    throw FormatError(where + " '" + p + "': its target is class " + std::to_string(claimed) + ", but its folder '" +
+                      wnid + "' is class " + std::to_string(it->second) + " of the " + std::to_string(rank.size()) +
+                      " class folders of '" + root + "' (numbered in sorted order, as CODA-Prompt's split files are)");
+  return {wnid + "/" + file, it->second};
+}
+
+}  // namespace
+
 FileList read_imagenet_r_split(const std::string& root, const std::string& yaml_path) {
   FileList list;
   list.root = root;
@@ -138,30 +169,14 @@ FileList read_imagenet_r_split(const std::string& root, const std::string& yaml_
   std::vector<std::string> missing;
   size_t n_missing = 0;
   for (size_t i = 0; i < data.size(); ++i) {
-    if (!data[i].IsScalar()) {
-      throw FormatError(yaml_path + ": 'data' entry " + std::to_string(i) + " is not a path");
-    }
-    const std::string p = data[i].as<std::string>();
-    const fs::path fp(p);
-    const std::string file = fp.filename().string();
-    const std::string wnid = fp.parent_path().filename().string();
-    if (file.empty() || wnid.empty()) {
-      throw FormatError(yaml_path + ": entry " + std::to_string(i) + " '" + p +
-                        "' is not of the form .../<wnid>/<file>");
-    }
-    const auto it = rank.find(wnid);
-    if (it == rank.end()) {
-      throw FormatError(yaml_path + ": entry " + std::to_string(i) + " '" + p + "': class '" + wnid +
-                        "' is not a folder of '" + root + "'");
-    }
-    const std::string rel = wnid + "/" + file;
+    const FileEntry entry = split_entry(data[i], targets[i], i, rank, root, yaml_path);
     std::error_code ec;
-    if (!fs::is_regular_file(fs::path(root) / rel, ec)) {
-      if (missing.size() < 5) missing.push_back((fs::path(root) / rel).string());
+    if (!fs::is_regular_file(fs::path(root) / entry.path, ec)) {
+      if (missing.size() < 5) missing.push_back((fs::path(root) / entry.path).string());
       ++n_missing;
       continue;
     }
-    list.entries.push_back({rel, it->second});
+    list.entries.push_back(entry);
   }
   if (n_missing > 0) {
     std::string msg = yaml_path + ": " + std::to_string(n_missing) + " of " + std::to_string(data.size()) +

@@ -103,10 +103,10 @@ TEST(ImageNetR, SplitFileInCodaFormat) {
   TempDir dir;
   const fs::path root = dir.path() / "imagenet-r";
   make_imagenet_r(root, {"n01", "n02", "n03"}, 3);
-  // Paths with a leading dataset dir, bare, and absolute; targets deliberately differ
-  // from the sorted-wnid ranks (they are not used as labels).
+  // Paths with a leading dataset dir, bare, and absolute; targets are the sorted-wnid
+  // ranks, as CODA-Prompt's files have them.
   std::ofstream(dir.file("train.yaml")) << "data:\n- data/imagenet-r/n03/img_0.jpg\n- n01/img_1.jpg\n- "
-                                        << (root / "n02/img_2.PNG").string() << "\ntargets:\n- 7\n- 8\n- 9\n";
+                                        << (root / "n02/img_2.PNG").string() << "\ntargets:\n- 2\n- 0\n- 1\n";
   const FileList l = read_imagenet_r_split(root.string(), dir.file("train.yaml"));
   ASSERT_EQ(l.size(), 3);
   EXPECT_EQ(l.entries[0].path, "n03/img_0.jpg");
@@ -187,6 +187,19 @@ TEST(ImageNetR, SplitFileErrors) {
   EXPECT_CONTAINS(split_error(root.string(), dir.file("len.yaml")), "'targets' has 2");
   std::ofstream(dir.file("wnid.yaml")) << "data: [n99/img_0.jpg]\ntargets: [0]\n";
   EXPECT_CONTAINS(split_error(root.string(), dir.file("wnid.yaml")), "class 'n99'");
+  // A target that disagrees with its folder's class: the file, the entry and both classes.
+  std::ofstream(dir.file("target.yaml")) << "data: [n01/img_0.jpg, n02/img_0.jpg]\ntargets: [0, 500]\n";
+  m = split_error(root.string(), dir.file("target.yaml"));
+  EXPECT_CONTAINS(m, "target.yaml: entry 1 'n02/img_0.jpg': its target is class 500, but its folder 'n02' is class 1");
+  EXPECT_CONTAINS(m, "of the 2 class folders of '" + root.string() + "'");
+  std::ofstream(dir.file("swapped.yaml")) << "data: [n01/img_0.jpg, n02/img_0.jpg]\ntargets: [1, 0]\n";
+  EXPECT_CONTAINS(split_error(root.string(), dir.file("swapped.yaml")),
+                  "entry 0 'n01/img_0.jpg': its target is class 1");
+  for (const char* bad : {"x", "1.5", "[1]", "~"}) {
+    std::ofstream(dir.file("notint.yaml")) << "data: [n01/img_0.jpg]\ntargets: [" << bad << "]\n";
+    EXPECT_CONTAINS(split_error(root.string(), dir.file("notint.yaml")), "'targets' entry 0 is not a class number")
+        << bad;
+  }
   std::ofstream(dir.file("map.yaml")) << "data: [{a: 1}]\ntargets: [0]\n";
   EXPECT_CONTAINS(split_error(root.string(), dir.file("map.yaml")), "entry 0 is not a path");
   std::ofstream(dir.file("scalar.yaml")) << "just a string\n";  // fuzzing: escaped as YAML::BadSubscript
