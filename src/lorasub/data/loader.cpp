@@ -15,58 +15,57 @@
 
 namespace lorasub::data {
 
-Batch make_batch(const ImageSet& set, const SmallImageTransform& transform, const std::vector<int64_t>& indices,
-                 StreamKey key, HostMemory* memory) {
+namespace {
+
+// The batch of `indices` (samples of a set of `size`, described as `what`) in `memory`:
+// sample i is written by produce(i, rng, dst) with its own augmentation stream (seed,
+// task, epoch, i) and labelled label(i).
+template <class Produce, class Label>
+Batch fill_batch(int64_t channels, int64_t height, int64_t width, int64_t size, const std::string& what,
+                 const std::vector<int64_t>& indices, StreamKey key, HostMemory* memory, Produce produce, Label label) {
   Batch b;
   b.pixels = PixelVector(HostAllocator<float>(memory));
   b.labels = LabelVector(HostAllocator<int64_t>(memory));
   b.n = static_cast<int64_t>(indices.size());
-  b.channels = set.channels;
-  b.height = set.height;
-  b.width = set.width;
-  const int64_t per = set.channels * set.height * set.width;
+  b.channels = channels;
+  b.height = height;
+  b.width = width;
+  const int64_t per = channels * height * width;
   b.pixels.resize(static_cast<size_t>(b.n * per));
   b.labels.resize(indices.size());
   b.indices = indices;
   for (int64_t k = 0; k < b.n; ++k) {
     const int64_t i = indices[k];
-    if (i < 0 || i >= set.size()) {
+    if (i < 0 || i >= size) {
       throw std::out_of_range("make_batch: sample index " + std::to_string(i) + " out of range [0, " +
-                              std::to_string(set.size()) + ") of '" + set.source + "'");
+                              std::to_string(size) + ") of '" + what + "'");
     }
     Rng rng(Stream::kAugment,
             {key.seed, static_cast<uint64_t>(key.task), static_cast<uint64_t>(key.epoch), static_cast<uint64_t>(i)});
-    transform.apply(set.image(i), set.height, set.width, set.channels, rng, b.pixels.data() + k * per);
-    b.labels[k] = set.labels[i];
+    produce(i, rng, b.pixels.data() + k * per);
+    b.labels[k] = label(i);
   }
   return b;
 }
 
+}  // namespace
+
+Batch make_batch(const ImageSet& set, const SmallImageTransform& transform, const std::vector<int64_t>& indices,
+                 StreamKey key, HostMemory* memory) {
+  return fill_batch(
+      set.channels, set.height, set.width, set.size(), set.source, indices, key, memory,
+      [&](int64_t i, Rng& rng, float* dst) {
+        transform.apply(set.image(i), set.height, set.width, set.channels, rng, dst);
+      },
+      [&](int64_t i) { return set.labels[i]; });
+}
+
 Batch make_batch(const SampleSource& source, bool train, const std::vector<int64_t>& indices, StreamKey key,
                  HostMemory* memory) {
-  Batch b;
-  b.pixels = PixelVector(HostAllocator<float>(memory));
-  b.labels = LabelVector(HostAllocator<int64_t>(memory));
-  b.n = static_cast<int64_t>(indices.size());
-  b.channels = source.channels();
-  b.height = source.height();
-  b.width = source.width();
-  const int64_t per = b.channels * b.height * b.width;
-  b.pixels.resize(static_cast<size_t>(b.n * per));
-  b.labels.resize(indices.size());
-  b.indices = indices;
-  for (int64_t k = 0; k < b.n; ++k) {
-    const int64_t i = indices[k];
-    if (i < 0 || i >= source.size()) {
-      throw std::out_of_range("make_batch: sample index " + std::to_string(i) + " out of range [0, " +
-                              std::to_string(source.size()) + ") of '" + source.describe() + "'");
-    }
-    Rng rng(Stream::kAugment,
-            {key.seed, static_cast<uint64_t>(key.task), static_cast<uint64_t>(key.epoch), static_cast<uint64_t>(i)});
-    source.produce(i, train, rng, b.pixels.data() + k * per);
-    b.labels[k] = source.label(i);
-  }
-  return b;
+  return fill_batch(
+      source.channels(), source.height(), source.width(), source.size(), source.describe(), indices, key, memory,
+      [&](int64_t i, Rng& rng, float* dst) { source.produce(i, train, rng, dst); },
+      [&](int64_t i) { return source.label(i); });
 }
 
 // One run = the batches given to start(). Workers claim batch numbers in order under
