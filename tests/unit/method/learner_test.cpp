@@ -18,6 +18,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <memory>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "lorasub/core/rng.h"
