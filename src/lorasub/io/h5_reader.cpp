@@ -102,6 +102,13 @@ std::vector<int64_t> H5Reader::shape(const std::string& name) const {
   return std::vector<int64_t>(dims.begin(), dims.end());
 }
 
+std::string H5Reader::type(const std::string& name) const {
+  std::lock_guard<std::recursive_mutex> hdf5_lock(detail::hdf5_mutex());
+  Handle dset = open_dataset(file_, name, path_);
+  Handle stored(LORASUB_H5_READ(H5Dget_type(dset.get()), path_), H5Tclose);
+  return detail::type_name(stored.get());
+}
+
 template <class T>
 std::vector<T> H5Reader::read_numeric(const std::string& name, const char* type, hid_t mem_type) const {
   std::lock_guard<std::recursive_mutex> hdf5_lock(detail::hdf5_mutex());

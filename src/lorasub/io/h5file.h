@@ -84,6 +84,8 @@ class H5Reader {
 
   bool has(const std::string& name) const;  // a dataset or group
   std::vector<int64_t> shape(const std::string& name) const;
+  // The stored element type: "float32", "float64", "int64", "uint8" (or another name).
+  std::string type(const std::string& name) const;
   // Each read requires the stored type to match exactly (float32, float64, int64, uint8).
   std::vector<float> read_f32(const std::string& name) const;
   std::vector<double> read_f64(const std::string& name) const;

@@ -1,6 +1,9 @@
-// The continual learner: LoRA- with the drift-resistant space (default) and the
-// sequential-LoRA baseline. The trainer drives it task by task:
-//   begin_task(t) -> begin_epoch(j) / train_step(batch)... -> end_training()
+// The continual learner's engine, shared by every method: per-task adapters and heads,
+// one fused gradient all-reduce per step, class prototypes, NCM or head evaluation, and
+// the state a checkpoint holds. Each method is a subclass in its own file (LoRA-/DRS and
+// its baselines: lora_drs_learner.h; InfLoRA: inflora_learner.h; SD-LoRA:
+// sdlora_learner.h) that fills in the hooks below. The trainer drives it task by task:
+//   begin_task(t) -> begin_epoch(j) / train_step(batch)... -> end_training(batches)
 //   -> add_prototypes(batches) -> evaluate(batches)
 // Every collective goes through the Communicator, in the same order on every rank.
 #pragma once
@@ -8,15 +11,16 @@
 #include <c10/core/TensorOptions.h>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "lorasub/core/config.h"
 #include "lorasub/data/loader.h"
 #include "lorasub/data/task_plan.h"
 #include "lorasub/dist/communicator.h"
-#include "lorasub/method/drs_projector.h"
 #include "lorasub/method/grad_sync.h"
 #include "lorasub/method/projected_adam.h"
 #include "lorasub/model/lora_bank.h"
@@ -49,7 +53,9 @@ struct LearnerState {
   std::vector<at::Tensor> projectors;         // per block for `task`; empty = none
   std::vector<int64_t> kept_dims;             // per block for `task`
   int64_t adam_steps = 0;                     // optimizer of `task`
-  std::vector<at::Tensor> adam_m, adam_v;     // in optimizer order (A_k,B_k,A_v,B_v per block, head w, b)
+  std::vector<at::Tensor> adam_m, adam_v;     // in optimizer order (the method's trained parameters)
+  // The method's own state by name (host tensors; a checkpoint's "method/<name>" datasets).
+  std::map<std::string, at::Tensor> method;
 };
 
 // What evaluate() measures besides the learner's own NCM accuracy (feature drift).
@@ -60,30 +66,35 @@ struct EvalOptions {
 
 struct EvalResult {
   std::vector<int64_t> correct, total;   // per task seen so far
+  std::vector<int64_t> ncm_correct;      // per task, NCM against the stored prototypes
   std::vector<int64_t> alt_correct;      // per task, against EvalOptions::alt_prototypes
   at::Tensor class_means;                // seen x d float32 (unnormalised test features)
   double overall() const;                // % over all seen test images
   std::vector<double> per_task() const;  // % per task
   std::vector<double> alt_per_task() const;
+  std::vector<double> ncm_per_task() const;  // % per task, NCM against the stored prototypes
 };
 
 class Learner {
  public:
-  Learner(const model::Vit& vit, const Config& cfg, const data::TaskPlan& plan, dist::Communicator& comm);
+  Learner(const model::Vit& vit, const Config& cfg, const data::TaskPlan& plan, dist::Communicator& comm,
+          model::LoraTargets targets = model::LoraTargets::kKeyValue);
   virtual ~Learner() = default;
 
-  // Adds task t's adapters and head, runs the covariance pass (t >= 1, when the learner
-  // projects) over `covariance_batches` and rebuilds the optimizer.
-  void begin_task(int64_t t, const BatchSource& covariance_batches);
+  // Adds task t's adapters and head, runs the method's pre-task work (prepare_task) over
+  // `train_batches` and rebuilds the optimizer.
+  void begin_task(int64_t t, const BatchSource& train_batches);
   void begin_epoch(int64_t epoch);
-  // One global step: local forward/backward, one fused all-reduce, projected Adam.
+  // One global step: local forward/backward, one fused all-reduce, the optimizer step.
   // global_batch is the size of the whole global batch this rank's batch belongs to.
   StepResult train_step(const data::Batch& local, int64_t global_batch, bool stop_request);
-  // Folds the trained adapter into the evaluation weights.
-  void end_training();
+  // Ends the task's training: the method's post-training work (after_training, which may
+  // read `train_batches`), then the evaluation weights.
+  void end_training(const BatchSource& train_batches);
   // Class means of unnormalised features (test transform) of task t's classes.
   void add_prototypes(const BatchSource& batches);
-  // NCM accuracy over all seen classes, per task; counts all-reduced.
+  // Accuracy over all seen classes, per task (NCM, or the heads' argmax for methods that
+  // predict with them); counts all-reduced.
   EvalResult evaluate(const BatchSource& batches, const EvalOptions& options = {});
   // Class means (float32, all-reduced) of the unnormalised features of classes
   // [first, end) in `batches`, with the current backbone and adapters: the prototypes
@@ -92,6 +103,8 @@ class Learner {
                          std::vector<int64_t>* counts = nullptr);
   // false for methods that only take class means (ncm): the trainer runs no epochs.
   virtual bool trains() const { return true; }
+  // true: predictions are the argmax over all seen heads' logits; false: cosine NCM.
+  virtual bool predicts_with_heads() const { return false; }
 
   bool trained() const { return trained_; }  // end_training() done for the current task
   // A deep copy of the state as host tensors (detached).
@@ -103,68 +116,76 @@ class Learner {
   const std::vector<Head>& heads() const { return heads_; }
   const at::Tensor& prototypes() const { return prototypes_; }  // C x d
   const std::vector<int64_t>& proto_counts() const { return proto_counts_; }
-  const std::vector<int64_t>& kept_dims() const { return kept_dims_; }  // per block
+  const std::vector<int64_t>& kept_dims() const { return kept_dims_; }  // per block (DRS; d otherwise)
   size_t allreduce_bytes() const { return sync_ ? sync_->bytes() : 0; }
+  // The parameters the optimizer trains in the current task (what the gradients sum over).
+  const std::vector<at::Tensor>& trained_parameters() const { return trained_params_; }
+  // The per-block qkv weights the learner evaluates with now (after end_training).
+  std::vector<at::Tensor> evaluation_qkv() const;
 
  protected:
-  virtual bool projects() const;
-  virtual double atl_weight() const;
+  // ---- the hooks a method fills in ----
+  // Appends task_'s adapters to bank_ (default: the reference init, sparse B).
+  virtual void add_adapters();
+  // Task t's head (default: torch.nn.Linear's init, U(+-1/sqrt(d)) for weight and bias).
+  virtual Head make_head(int64_t t) const;
+  // After the task's adapters and head exist, before the optimizer is built.
+  virtual void prepare_task(const BatchSource& train_batches) { (void)train_batches; }
+  // Adds the trained parameters to `opt` and returns them in the same order (default:
+  // every current adapter matrix in group 0, the head in group 1, no projection).
+  virtual std::vector<at::Tensor> add_parameters(ProjectedAdam& opt);
+  virtual StepRule step_rule() const { return StepRule::kReferenceAdam; }
+  // The rate of every optimizer group in `epoch` of the current task (default: the
+  // reference's schedule, adapters at init_lr / lrate, heads at fc_lrate).
+  virtual std::vector<double> epoch_rates(int64_t epoch) const;
+  // The forward of a training step and of the evaluation (after end_training).
+  virtual model::ForwardOptions training_view() { return bank_.training_view(); }
+  virtual model::ForwardOptions eval_view() const { return bank_.full_view(); }
+  // A loss term besides the CE, as its gradient w.r.t. this rank's features (already
+  // divided by the global batch) and its local sum (before its weight); undefined = none.
+  virtual at::Tensor extra_feature_grad(const at::Tensor& feats, const at::Tensor& labels, int64_t global_batch,
+                                        at::Tensor* sum_local);
+  virtual double extra_weight() const { return 0.0; }
+  // After the task's last step, before the evaluation weights are made.
+  virtual void after_training(const BatchSource& train_batches) { (void)train_batches; }
+  // The method's own state (LearnerState::method) and its restore, after the engine's.
+  virtual void save_method_state(LearnerState& s) const { (void)s; }
+  virtual void restore_method_state(const LearnerState& s) { (void)s; }
 
- private:
-  void covariance_pass(const BatchSource& batches);
-  void build_optimizer();
-  at::Tensor atl_feature_grad(const at::Tensor& feats, const at::Tensor& labels, int64_t global_batch,
-                              at::Tensor* atl_sum_local);
-  at::Tensor old_prototypes_normalized() const;
+  // ---- what the hooks work with ----
   at::Tensor batch_images(const data::Batch& b) const;
   at::Tensor batch_labels(const data::Batch& b) const;
   // The CLS features of `images` (bf16 autocast with train.precision bf16), as float32.
   at::Tensor features(const at::Tensor& images, const model::ForwardOptions& view) const;
   at::TensorOptions on_device(at::ScalarType type) const;
   at::Tensor to_device(const at::Tensor& t) const;
+  int64_t task() const { return task_; }
 
   const model::Vit& vit_;
   const Config& cfg_;
   const data::TaskPlan& plan_;
   dist::Communicator& comm_;
   at::Device device_;  // the backbone's: everything the learner holds lives there
-  bool bf16_;
   model::LoraBank bank_;
   std::vector<Head> heads_;
-  std::vector<DrsProjector> projectors_;
   std::vector<int64_t> kept_dims_;
+
+ private:
+  void build_optimizer();
+  at::Tensor logits(const at::Tensor& feats) const;  // all seen heads, concatenated
+
+  bool bf16_;
   at::Tensor prototypes_;
   std::vector<int64_t> proto_counts_;
   std::unique_ptr<ProjectedAdam> adam_;
   std::unique_ptr<GradSync> sync_;
-  std::vector<double> lrs_{0.0, 0.0};
+  std::vector<at::Tensor> trained_params_;
+  std::vector<double> lrs_;
   int64_t task_ = -1;
   bool trained_ = false;
 };
 
-// The sequential-LoRA baseline: same adapters, heads, prototypes and NCM; no
-// subtraction, no projection, no ATL.
-class SeqLoraLearner final : public Learner {
- public:
-  using Learner::Learner;
-
- protected:
-  bool projects() const override { return false; }
-  double atl_weight() const override { return 0.0; }
-};
-
-// The frozen-backbone baseline (SimpleCIL-style): no training at all; the frozen
-// backbone's class means and cosine NCM. Its adapters stay at their zero delta.
-class NcmLearner final : public Learner {
- public:
-  using Learner::Learner;
-  bool trains() const override { return false; }
-
- protected:
-  bool projects() const override { return false; }
-  double atl_weight() const override { return 0.0; }
-};
-
+// One learner per method.name: lora-drs, seq-lora, ncm, inflora, sd-lora.
 std::unique_ptr<Learner> make_learner(const model::Vit& vit, const Config& cfg, const data::TaskPlan& plan,
                                       dist::Communicator& comm);
 

@@ -33,7 +33,6 @@ LearnerState Learner::state() const {
   for (const auto& h : heads_) s.heads.push_back({copy_of(h.weight), copy_of(h.bias)});
   s.prototypes = copy_of(prototypes_);
   s.proto_counts = proto_counts_;
-  for (const auto& p : projectors_) s.projectors.push_back(copy_of(p.p));
   s.kept_dims = kept_dims_;
   if (adam_) {
     s.adam_steps = adam_->steps();
@@ -42,6 +41,7 @@ LearnerState Learner::state() const {
       s.adam_v.push_back(copy_of(p.v));
     }
   }
+  save_method_state(s);
   return s;
 }
 
@@ -81,12 +81,10 @@ void Learner::restore(const LearnerState& s) {
   }
   prototypes_ = to_device(s.prototypes);
   proto_counts_ = s.proto_counts;
-  projectors_.clear();
-  for (const auto& p : s.projectors) projectors_.push_back(DrsProjector{to_device(p), 0});
   kept_dims_ = s.kept_dims;
-  for (size_t i = 0; i < projectors_.size(); ++i) projectors_[i].kept = kept_dims_.at(i);
   task_ = s.task;
   trained_ = s.trained;
+  restore_method_state(s);
   build_optimizer();
   if (!s.adam_m.empty()) {
     auto& ps = adam_->params();

@@ -29,10 +29,22 @@ void ProjectedAdam::step(const std::vector<double>& lrs) {
   for (AdamParam& p : params_) {
     at::Tensor g = p.param.grad();
     if (!g.defined()) continue;
-    p.m.mul_(b1_).add_(g, 1.0 - b1_);
-    p.v.mul_(b2_).addcmul_(g, g, 1.0 - b2_);
-    const double step_size = lrs.at(p.group) * std::sqrt(bc2) / bc1;
-    at::Tensor u = p.m / (p.v.sqrt() + eps_) * (-step_size);
+    const double lr = lrs.at(p.group);
+    at::Tensor u;
+    if (rule_ == StepRule::kSgdMomentum) {
+      if (step_ == 1)
+        p.m.copy_(g);
+      else
+        p.m.mul_(b1_).add_(g);
+      u = p.m * (-lr);
+    } else {
+      p.m.mul_(b1_).add_(g, 1.0 - b1_);
+      p.v.mul_(b2_).addcmul_(g, g, 1.0 - b2_);
+      if (rule_ == StepRule::kTorchAdam)
+        u = p.m / (p.v.sqrt() / std::sqrt(bc2) + eps_) * (-lr / bc1);
+      else
+        u = p.m / (p.v.sqrt() + eps_) * (-lr * std::sqrt(bc2) / bc1);
+    }
     if (p.side == ProjectSide::kRight)
       u = at::matmul(u, p.projector);
     else if (p.side == ProjectSide::kLeft)

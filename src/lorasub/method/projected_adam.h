@@ -2,6 +2,10 @@
 // weight decay) whose step, not gradient, is projected onto the drift-resistant space
 // [ref]: u = -lr * sqrt(1 - b2^s) / (1 - b1^s) * m / (sqrt(v) + eps); for an A (r x d)
 // u <- u P, for a B (d x r) u <- P u. Moments always see the raw gradient.
+// The other methods' update rules run through the same class (no projection there):
+// kTorchAdam, torch's Adam (InfLoRA): u = -lr / (1 - b1^s) * m / (sqrt(v) / sqrt(1 - b2^s)
+// + eps); kSgdMomentum, torch's SGD (SD-LoRA): m = b1 m + g (m = g at the first step),
+// u = -lr m; v stays 0.
 #pragma once
 #include <ATen/core/Tensor.h>
 
@@ -11,6 +15,7 @@
 namespace lorasub::method {
 
 enum class ProjectSide { kNone, kRight /* A: u P */, kLeft /* B: P u */ };
+enum class StepRule { kReferenceAdam, kTorchAdam, kSgdMomentum };
 
 struct AdamParam {
   at::Tensor param;
@@ -22,7 +27,8 @@ struct AdamParam {
 
 class ProjectedAdam {
  public:
-  ProjectedAdam(double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8) : b1_(beta1), b2_(beta2), eps_(eps) {}
+  ProjectedAdam(double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8, StepRule rule = StepRule::kReferenceAdam)
+      : b1_(beta1), b2_(beta2), eps_(eps), rule_(rule) {}
   void add(at::Tensor param, int group, ProjectSide side = ProjectSide::kNone, at::Tensor projector = {});
   // One step using each param's current .grad(); lrs[group] is that group's rate.
   void step(const std::vector<double>& lrs);
@@ -33,6 +39,7 @@ class ProjectedAdam {
 
  private:
   double b1_, b2_, eps_;
+  StepRule rule_;
   int64_t step_ = 0;
   std::vector<AdamParam> params_;
 };

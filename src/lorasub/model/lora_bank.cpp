@@ -31,18 +31,19 @@ at::Tensor init_b(int64_t d, int64_t r, Rng& rng) {
 
 }  // namespace
 
-LoraBank::LoraBank(const Vit& vit, int64_t rank) : vit_(vit), rank_(rank) {
+LoraBank::LoraBank(const Vit& vit, int64_t rank, LoraTargets targets) : vit_(vit), rank_(rank), targets_(targets) {
   if (rank < 1 || rank > vit.shape().dim) throw std::invalid_argument("LoraBank: rank must be in [1, dim]");
 }
 
-void LoraBank::add_task(uint64_t seed) {
+void LoraBank::add_task(uint64_t seed, BInit b_init) {
   const int64_t d = vit_.shape().dim, t = num_tasks();
   TaskAdapters ta;
   for (int64_t i = 0; i < vit_.shape().depth; ++i) {
     KvAdapter a;
     for (uint64_t target = 0; target < 2; ++target) {
       Rng rng(Stream::kAdapterInit, {seed, static_cast<uint64_t>(t), static_cast<uint64_t>(i), target});
-      at::Tensor A = init_a(rank_, d, rng), B = init_b(d, rank_, rng);
+      at::Tensor A = init_a(rank_, d, rng);
+      at::Tensor B = b_init == BInit::kZero ? at::zeros({d, rank_}, at::kFloat) : init_b(d, rank_, rng);
       (target == 0 ? a.a_k : a.a_v) = A;
       (target == 0 ? a.b_k : a.b_v) = B;
     }
@@ -75,22 +76,27 @@ std::vector<at::Tensor> LoraBank::current_parameters() const {
 }
 
 std::vector<at::Tensor> LoraBank::folded_qkv(int64_t upto, int sign) const {
+  return folded_qkv(upto, [sign](int64_t, int64_t, int) { return static_cast<double>(sign); });
+}
+
+std::vector<at::Tensor> LoraBank::folded_qkv(int64_t upto, const DeltaScale& scale) const {
   at::NoGradGuard no_grad;
   const int64_t d = vit_.shape().dim;
+  const int64_t first_row = targets_ == LoraTargets::kQueryValue ? 0 : d;
   std::vector<at::Tensor> out;
   for (int64_t i = 0; i < vit_.shape().depth; ++i) {
     at::Tensor w = vit_.blocks()[i].qkv_w.detach().clone();
     if (upto > 0) {
       const auto f64 = w.options().dtype(at::kDouble);
-      at::Tensor dk = at::zeros({d, d}, f64), dv = at::zeros({d, d}, f64);
+      at::Tensor d1 = at::zeros({d, d}, f64), dv = at::zeros({d, d}, f64);
       for (int64_t s = 0; s < upto; ++s) {
         const KvAdapter& a = tasks_.at(s).blocks[i];
-        dk += at::matmul(a.b_k.detach().to(at::kDouble), a.a_k.detach().to(at::kDouble));
-        dv += at::matmul(a.b_v.detach().to(at::kDouble), a.a_v.detach().to(at::kDouble));
+        d1 += scale(s, i, 0) * at::matmul(a.b_k.detach().to(at::kDouble), a.a_k.detach().to(at::kDouble));
+        dv += scale(s, i, 1) * at::matmul(a.b_v.detach().to(at::kDouble), a.a_v.detach().to(at::kDouble));
       }
-      at::Tensor wk = w.narrow(0, d, d), wv = w.narrow(0, 2 * d, d);
-      wk.copy_((wk.to(at::kDouble) + sign * dk).to(at::kFloat));
-      wv.copy_((wv.to(at::kDouble) + sign * dv).to(at::kFloat));
+      at::Tensor w1 = w.narrow(0, first_row, d), wv = w.narrow(0, 2 * d, d);
+      w1.copy_((w1.to(at::kDouble) + d1).to(at::kFloat));
+      wv.copy_((wv.to(at::kDouble) + dv).to(at::kFloat));
     }
     out.push_back(w);
   }
@@ -112,6 +118,7 @@ void LoraBank::refresh() {
 
 ForwardOptions LoraBank::training_view() const {
   ForwardOptions o;
+  o.adapt_query = targets_ == LoraTargets::kQueryValue;
   o.qkv_weights = &merged_old_;
   if (!current_.empty()) o.adapters = &current_;
   return o;

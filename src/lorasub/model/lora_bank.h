@@ -1,4 +1,5 @@
-// Per-task LoRA adapters on the k and v slices of every block's qkv weight.
+// Per-task LoRA adapters on the k and v slices of every block's qkv weight (or q and v:
+// LoraTargets::kQueryValue, SD-LoRA; the a_k/b_k pair then adapts q).
 // Task s owns A_s (r x d) and B_s (d x r) per block and target; delta_s = B_s A_s.
 // Frozen old deltas are folded into dense per-block qkv weights once per task
 // (invariant 5: per-step cost flat in the number of tasks); only the current
@@ -7,6 +8,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "lorasub/model/vit.h"
@@ -17,14 +19,21 @@ struct TaskAdapters {
   std::vector<KvAdapter> blocks;  // one per ViT block
 };
 
+enum class LoraTargets { kKeyValue, kQueryValue };
+enum class BInit { kSparse /* LoRA-/DRS */, kZero /* InfLoRA, SD-LoRA */ };
+
+// The factor of task s's delta in block i on target j (0: k or q, 1: v) when folding.
+using DeltaScale = std::function<double(int64_t task, int64_t block, int target)>;
+
 class LoraBank {
  public:
-  LoraBank(const Vit& vit, int64_t rank);
+  LoraBank(const Vit& vit, int64_t rank, LoraTargets targets = LoraTargets::kKeyValue);
 
-  // Appends task t's adapters with the reference init: A ~ U(+-1/sqrt(d)); every column
-  // of B has one nonzero, at a uniformly random row, drawn N(0, 0.01^2). The stream is
-  // keyed by (seed, task, block, target). The new adapters require grad.
-  void add_task(uint64_t seed);
+  // Appends task t's adapters with the reference init: A ~ U(+-1/sqrt(d)); with kSparse
+  // every column of B has one nonzero, at a uniformly random row, drawn N(0, 0.01^2); with
+  // kZero B = 0. The stream is keyed by (seed, task, block, target). The new adapters
+  // require grad.
+  void add_task(uint64_t seed, BInit b_init = BInit::kSparse);
   // Appends adapters with given values (checkpoint load, tests), moved to the
   // backbone's device.
   void add_task(TaskAdapters adapters);
@@ -32,6 +41,7 @@ class LoraBank {
   // Drops every task (before restoring a saved state).
   void clear();
   int64_t rank() const { return rank_; }
+  LoraTargets targets() const { return targets_; }
   const TaskAdapters& task(int64_t t) const { return tasks_.at(t); }
   TaskAdapters& task(int64_t t) { return tasks_.at(t); }
 
@@ -42,6 +52,8 @@ class LoraBank {
   // Per-block qkv weights W0 + sign * sum_{s < upto} delta_s on the k and v rows
   // (sum accumulated in float64 in task order, then added to W0 and rounded once).
   std::vector<at::Tensor> folded_qkv(int64_t upto, int sign) const;
+  // The same with task s's delta times scale(s, block, target).
+  std::vector<at::Tensor> folded_qkv(int64_t upto, const DeltaScale& scale) const;
 
   // Forward options: training (W0 + sum_{s<t} delta_s merged, delta_t low-rank),
   // subtracted (W0 - sum_{s<t} delta_s, no current adapter: the covariance pass),
@@ -55,6 +67,7 @@ class LoraBank {
  private:
   const Vit& vit_;
   int64_t rank_;
+  LoraTargets targets_;
   std::vector<TaskAdapters> tasks_;
   std::vector<at::Tensor> merged_old_, subtracted_old_, merged_all_;
   std::vector<KvAdapter> current_;

@@ -197,6 +197,12 @@ void Vit::to(const at::Device& device) {
       &patch_b_, &cls_token_, &pos_embed_, &blocks_, &norm_w_, &norm_b_);
 }
 
+void Vit::to(at::ScalarType dtype) {
+  for_each_slot(
+      shape_, [&](const std::string&, const std::vector<int64_t>&, at::Tensor* t) { *t = t->to(dtype); }, &patch_w_,
+      &patch_b_, &cls_token_, &pos_embed_, &blocks_, &norm_w_, &norm_b_);
+}
+
 at::Device Vit::device() const { return patch_w_.device(); }
 
 void Vit::set_requires_grad(bool on) {
@@ -211,10 +217,21 @@ at::Tensor Vit::block_forward(int64_t i, const at::Tensor& x, const ForwardOptio
   const at::Tensor& w = opt.qkv_weights ? (*opt.qkv_weights)[i] : b.qkv_w;
   at::Tensor qkv = at::linear(z, w, b.qkv_b);
   at::Tensor q = qkv.narrow(-1, 0, d), k = qkv.narrow(-1, d, d), v = qkv.narrow(-1, 2 * d, d);
+  at::Tensor& first = opt.adapt_query ? q : k;
   if (opt.adapters) {
     const KvAdapter& a = (*opt.adapters)[i];
-    k = k + at::linear(at::linear(z, a.a_k), a.b_k);
-    v = v + at::linear(at::linear(z, a.a_v), a.b_v);
+    at::Tensor d1 = at::linear(at::linear(z, a.a_k), a.b_k), dv = at::linear(at::linear(z, a.a_v), a.b_v);
+    if (opt.adapter_scale.defined()) {
+      d1 = d1 * opt.adapter_scale;
+      dv = dv * opt.adapter_scale;
+    }
+    first = first + d1;
+    v = v + dv;
+  }
+  if (opt.stacked) {
+    const StackedAdapter& s = (*opt.stacked)[i];
+    first = first + at::linear(at::linear(z, s.a_k) * s.scale_k, s.b_k);
+    v = v + at::linear(at::linear(z, s.a_v) * s.scale_v, s.b_v);
   }
   auto heads = [&](const at::Tensor& t) { return t.reshape({B, T, H, d / H}).transpose(1, 2); };
 #if TORCH_VERSION_MAJOR >= 2

@@ -34,8 +34,17 @@ struct BlockWeights {
 };
 
 // The current task's low-rank adapter of one block: k += (z A_k^T) B_k^T, same for v.
+// With ForwardOptions::adapt_query (SD-LoRA's q and v), the a_k/b_k pair adapts q.
 struct KvAdapter {
   at::Tensor a_k, b_k, a_v, b_v;  // A: r x d, B: d x r
+};
+
+// Several frozen adapters of one block stacked along the rank, each rank column scaled:
+// k += ((z A^T) * scale) B^T with A: n x d, B: d x n, scale: n (may require grad); same
+// for v. SD-LoRA's normalised earlier directions times their learnable magnitudes.
+struct StackedAdapter {
+  at::Tensor a_k, b_k, a_v, b_v;
+  at::Tensor scale_k, scale_v;
 };
 
 struct ForwardOptions {
@@ -43,6 +52,12 @@ struct ForwardOptions {
   const std::vector<at::Tensor>* qkv_weights = nullptr;
   // Per-block current adapters; null = none.
   const std::vector<KvAdapter>* adapters = nullptr;
+  // A scalar multiplying the current adapters' output (SD-LoRA's magnitude); undefined = 1.
+  at::Tensor adapter_scale;
+  // Per-block stacked scaled adapters, added besides the current ones; null = none.
+  const std::vector<StackedAdapter>* stacked = nullptr;
+  // The first adapter pair adapts q instead of k.
+  bool adapt_query = false;
   // Called with each block's LN1 output (B x T x d), e.g. for the covariance pass.
   std::function<void(int64_t block, const at::Tensor& ln1_out)> on_ln1;
 };
@@ -66,6 +81,8 @@ class Vit {
   const VitShape& shape() const { return shape_; }
   // Moves every weight to `device` (fp32 kept); features() then expects inputs there.
   void to(const at::Device& device);
+  // Converts every weight to `dtype` (float64 copies for reference computations in tests).
+  void to(at::ScalarType dtype);
   at::Device device() const;
   const std::vector<BlockWeights>& blocks() const { return blocks_; }
   // Every tensor by its timm name.

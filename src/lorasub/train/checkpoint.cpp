@@ -33,6 +33,21 @@ at::Tensor get_f32(const io::H5Reader& r, const std::string& name) {
   return at::from_blob(v.data(), shape, at::kFloat).clone();
 }
 
+// A dataset of any of the types put() writes, as a tensor of that type.
+at::Tensor get_any(const io::H5Reader& r, const std::string& name) {
+  const std::string type = r.type(name);
+  const std::vector<int64_t> shape = r.shape(name);
+  if (type == "float64") {
+    std::vector<double> v = r.read_f64(name);
+    return at::from_blob(v.data(), shape, at::kDouble).clone();
+  }
+  if (type == "int64") {
+    std::vector<int64_t> v = r.read_i64(name);
+    return at::from_blob(v.data(), shape, at::kLong).clone();
+  }
+  return get_f32(r, name);  // FormatError for any other type
+}
+
 // R[i][j] square with NaN above the diagonal, so h5py users get one array.
 std::vector<double> square(const std::vector<std::vector<double>>& m) {
   const size_t t = m.size();
@@ -92,6 +107,7 @@ void write_learner(io::H5Writer& w, const method::LearnerState& l) {
   put_i64(w, "prototypes/counts", l.proto_counts);
   put_i64(w, "drs/kept_dims", l.kept_dims);
   if (!l.projectors.empty()) put(w, "drs/projectors", at::stack(l.projectors));
+  for (const auto& [name, t] : l.method) put(w, "method/" + name, t);
   if (!l.adam_m.empty()) {
     w.write("optimizer/steps", {}, &l.adam_steps);
     for (size_t i = 0; i < l.adam_m.size(); ++i) {
@@ -184,6 +200,8 @@ method::LearnerState read_learner(const io::H5Reader& r, const std::string& path
     at::Tensor all = get_f32(r, "drs/projectors");
     for (int64_t b = 0; b < all.size(0); ++b) l.projectors.push_back(all[b].clone());
   }
+  if (r.has("method"))
+    for (const std::string& name : r.list("method")) l.method[name] = get_any(r, "method/" + name);
   if (r.has("optimizer/steps")) {
     l.adam_steps = r.read_i64("optimizer/steps").at(0);
     for (size_t i = 0; r.has("optimizer/m_" + std::to_string(i)); ++i) {

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 
@@ -25,6 +26,7 @@ double now_seconds() { return std::chrono::duration<double>(Clock::now().time_si
 
 // Stream-key epochs for the passes that are not training epochs.
 constexpr int64_t kCovarianceEpoch = 1 << 20;
+constexpr int64_t kAfterTrainingEpoch = kCovarianceEpoch + 1;
 
 std::string fmt(const char* f, double a, double b = 0, double c = 0) {
   char buf[256];
@@ -42,11 +44,18 @@ Trainer::TaskLoaders Trainer::task_loaders() const {
           data::make_loader(data_, true, plain, workers, prefetch, pinned_.get())};
 }
 
+// Started at the first call: a pass the learner does not take costs nothing.
 method::BatchSource Trainer::batches(data::Loader& loader, int64_t t, const std::vector<int64_t>& idx, int64_t bs,
                                      int64_t epoch) const {
-  data::GlobalSampler s(idx, bs, cfg_.run.seed, t, false);
-  loader.start(s.rank_batches(0, world_.rank, world_.size), data::StreamKey{cfg_.run.seed, t, epoch});
-  return method::BatchSource([&loader] { return loader.next(); });
+  auto started = std::make_shared<bool>(false);
+  return method::BatchSource([this, &loader, t, idx, bs, epoch, started]() {
+    if (!*started) {
+      data::GlobalSampler s(idx, bs, cfg_.run.seed, t, false);
+      loader.start(s.rank_batches(0, world_.rank, world_.size), data::StreamKey{cfg_.run.seed, t, epoch});
+      *started = true;
+    }
+    return loader.next();
+  });
 }
 
 void Trainer::run_task(int64_t t) {
@@ -71,7 +80,7 @@ void Trainer::run_task(int64_t t) {
   const double train_before = state_.current.train;
   if (!(mid && learner_->trained())) {
     if (learner_->trains()) train_epochs(t, train_idx, *loaders.augmented);
-    learner_->end_training();
+    learner_->end_training(batches(*loaders.augmented, t, train_idx, cfg_.train.batch_size, kAfterTrainingEpoch));
   }
   state_.current.train = train_before + since(c0);
   c0 = Clock::now();
@@ -97,7 +106,8 @@ method::EvalResult Trainer::evaluate_task(int64_t t, TaskLoaders& loaders, const
   }
   method::EvalResult ev = learner_->evaluate(batches(*loaders.plain_test, t, test_idx, bs, 0), opt);
   if (cfg_.train.drift) {
-    const auto records = drift_.measure(t, ev.class_means, ev.per_task(), t > 0 ? ev.alt_per_task() : ev.per_task());
+    const auto records =
+        drift_.measure(t, ev.class_means, ev.ncm_per_task(), t > 0 ? ev.alt_per_task() : ev.ncm_per_task());
     drift_.remember(t, ev.class_means);
     state_.summary.drift.insert(state_.summary.drift.end(), records.begin(), records.end());
     for (const auto& r : records) metrics_.feature_drift(r.task, r.mean_cosine_distance, r.stale_accuracy_drop / 100.0);

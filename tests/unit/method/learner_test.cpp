@@ -23,16 +23,18 @@
 #include <string>
 #include <vector>
 
-#include "lorasub/core/rng.h"
 #include "lorasub/method/schedule.h"
+#include "unit/method/method_test_util.h"
 
 namespace lorasub::method {
 namespace {
 
-constexpr double kBeta1 = 0.9, kBeta2 = 0.999, kEps = 1e-8;  // ProjectedAdam's defaults
+using test::batch_of;
+using test::images_of;
+using test::rel_diff;
+using test::tiny;
 
-// 8x8 RGB images in 4x4 patches, d = 12, 2 blocks; 3 classes per task.
-model::VitShape tiny() { return model::VitShape{8, 3, 4, 12, 2, 3, 20}; }
+constexpr double kBeta1 = 0.9, kBeta2 = 0.999, kEps = 1e-8;  // ProjectedAdam's defaults
 
 Config seq_lora_config() {
   Config cfg;
@@ -43,27 +45,6 @@ Config seq_lora_config() {
   cfg.train.fc_lrate = 2e-3;
   cfg.run.seed = 5;
   return cfg;
-}
-
-data::Batch batch_of(const std::vector<int64_t>& labels, uint64_t seed) {
-  const model::VitShape s = tiny();
-  data::Batch b;
-  b.n = static_cast<int64_t>(labels.size());
-  b.channels = s.channels;
-  b.height = b.width = s.image_size;
-  Rng rng(Stream::kSynthetic, {seed});
-  b.pixels.resize(static_cast<size_t>(b.n * s.channels * s.image_size * s.image_size));
-  for (float& p : b.pixels) p = static_cast<float>(rng.uniform(-1.0, 1.0));
-  b.labels.assign(labels.begin(), labels.end());
-  return b;
-}
-
-at::Tensor images_of(const data::Batch& b) {
-  return at::from_blob(const_cast<float*>(b.pixels.data()), {b.n, b.channels, b.height, b.width}, at::kFloat).clone();
-}
-
-double rel_diff(const at::Tensor& a, const at::Tensor& b) {
-  return (a.to(at::kDouble) - b.to(at::kDouble)).norm().item<double>() / b.to(at::kDouble).norm().item<double>();
 }
 
 // Adam's first step from moments m = (1 - b1) g, v = (1 - b2) g^2.
