@@ -34,7 +34,7 @@ expect_in() {
   if grep -q -- "$2" "$1"; then echo "ok   $3"; else echo "FAIL: $3: '$2' not in $1:"; sed 's/^/    /' "$1" | tail -20; fail=1; fi
 }
 
-# compare A.h5 B.h5 TOL: adapters, heads and prototypes; TOL 0 = bit-identical, else
+# compare A.h5 B.h5 TOL: adapters, heads, prototypes and the method's own state; TOL 0 = bit-identical, else
 # ||a-b|| / ||b|| over all of them as one vector (float64). Norm-based: a dataset whose
 # entries are all small cannot blow the error up as max|a-b| / max|b| per dataset could
 # (the bound's argument: tests/mpi/equivalence_main.cpp).
@@ -46,7 +46,7 @@ a_path, b_path, tol = sys.argv[1], sys.argv[2], float(sys.argv[3])
 diff2, norm2, names, bad = 0.0, 0.0, [], []
 with h5py.File(a_path, "r") as a, h5py.File(b_path, "r") as b:
     def visit(name, obj):
-        if isinstance(obj, h5py.Dataset) and name.split("/")[0] in ("adapters", "heads", "prototypes"):
+        if isinstance(obj, h5py.Dataset) and name.split("/")[0] in ("adapters", "heads", "prototypes", "method"):
             names.append(name)
     a.visititems(visit)
     for n in names:

@@ -55,7 +55,7 @@ struct ModelConfig {
 };
 
 struct MethodConfig {
-  std::string name = "lora-drs";  // lora-drs | seq-lora | ncm (frozen backbone, class means)
+  std::string name = "lora-drs";  // lora-drs | seq-lora | ncm (frozen backbone, class means) | inflora | sd-lora
   std::string compat = "reference";
   int64_t rank = 10;  // LoRA rank r
 };
@@ -67,6 +67,13 @@ struct DrsConfig {
   double energy = 0.99;  // kept-energy threshold of the eigenvalue spectrum
   bool subtract = true;  // covariance pass under W0 - sum of old deltas
   bool project = true;   // project the adapter Adam step onto the DRS
+};
+
+// InfLoRA's DualGPM memory (inflora only): the energy threshold after task t of T is
+// lamb + (lame - lamb) * t / T [liangyanshuo/InfLoRA: 0.98 / 1.0 on ImageNet-R, 0.95 on CIFAR-100].
+struct InfloraConfig {
+  double lamb = 0.98;
+  double lame = 1.0;
 };
 
 struct LossConfig {
@@ -140,6 +147,7 @@ struct Config {
   ModelConfig model;
   MethodConfig method;
   DrsConfig drs;
+  InfloraConfig inflora;
   LossConfig loss;
   TrainConfig train;
   PretrainConfig pretrain;

@@ -104,7 +104,10 @@ std::vector<Key> build_model_method_loss() {
       field("model.depth", &C::model, &M::depth, "ViT transformer blocks").range(1, 256),
       field("model.heads", &C::model, &M::heads, "attention heads per block").range(1, 1024),
       field("model.mlp_dim", &C::model, &M::mlp_dim, "ViT MLP hidden width").range(1, 65536),
-      field("method.name", &C::method, &X::name, "continual-learning method").one_of({"lora-drs", "seq-lora", "ncm"}),
+      field("method.name", &C::method, &X::name,
+            "continual-learning method: lora-drs (LoRA- with the DRS), seq-lora, ncm (frozen backbone), inflora, "
+            "sd-lora (docs/method.md)")
+          .one_of({"lora-drs", "seq-lora", "ncm", "inflora", "sd-lora"}),
       field("method.compat", &C::method, &X::compat, "behaviour to match").one_of({"reference"}),
       field("method.rank", &C::method, &X::rank, "LoRA rank r").at_least(1),
       field("drs.energy", &C::drs, &DrsConfig::energy, "DRS kept-energy threshold").above(0).at_most(1),
@@ -112,6 +115,14 @@ std::vector<Key> build_model_method_loss() {
             "covariance pass under W0 - sum of old deltas (false: under the current weights)"),
       field("drs.project", &C::drs, &DrsConfig::project,
             "project the adapter Adam step onto the DRS (false: plain Adam)"),
+      field("inflora.lamb", &C::inflora, &InfloraConfig::lamb,
+            "inflora: DualGPM energy threshold after the first task (grows linearly to inflora.lame)")
+          .above(0)
+          .at_most(1),
+      field("inflora.lame", &C::inflora, &InfloraConfig::lame,
+            "inflora: the threshold the growth aims at (after task T)")
+          .above(0)
+          .at_most(1),
       field("loss.atl_weight", &C::loss, &LossConfig::atl_weight, "angular triplet loss weight (lambda)").at_least(0),
       field("loss.margin", &C::loss, &LossConfig::margin, "triplet margin").at_least(0),
   };
@@ -123,11 +134,20 @@ std::vector<Key> build_train() {
   return {
       field("train.batch_size", &C::train, &T::batch_size, "global batch (all ranks together)").at_least(1),
       field("train.init_epochs", &C::train, &T::init_epochs, "epochs of task 0").at_least(1),
-      field("train.epochs", &C::train, &T::epochs, "epochs of later tasks; also K of the schedule in every task")
+      field("train.epochs", &C::train, &T::epochs,
+            "epochs of later tasks; also K of the cosine schedule in every task (inflora: init_epochs in task 0; "
+            "sd-lora: a constant rate)")
           .at_least(1),
-      field("train.init_lr", &C::train, &T::init_lr, "adapter learning rate, task 0").at_least(0),
-      field("train.lrate", &C::train, &T::lrate, "adapter learning rate, later tasks").at_least(0),
-      field("train.fc_lrate", &C::train, &T::fc_lrate, "head learning rate").at_least(0),
+      field("train.init_lr", &C::train, &T::init_lr,
+            "adapter learning rate, task 0 (inflora, sd-lora: heads and magnitudes too)")
+          .at_least(0),
+      field("train.lrate", &C::train, &T::lrate,
+            "adapter learning rate, later tasks (inflora, sd-lora: heads and magnitudes too)")
+          .at_least(0),
+      field("train.fc_lrate", &C::train, &T::fc_lrate,
+            "head learning rate (lora-drs, seq-lora; inflora and sd-lora train the head at the adapters' rate, as "
+            "their code does)")
+          .at_least(0),
       field("train.eval_batch_size", &C::train, &T::eval_batch_size, "evaluation batch").at_least(1),
       field("train.log_every", &C::train, &T::log_every, "steps between progress lines when not a terminal")
           .at_least(1),

@@ -82,6 +82,7 @@ Config non_default() {
   c.model = {"w/backbone.safetensors", 32, 3, 4, 96, 6, 8, 384};
   c.method = {"seq-lora", "reference", 16};
   c.drs = {0.1, false, false};
+  c.inflora = {0.9, 0.95};
   c.loss = {1.0 / 3.0, 0.5};
   c.train = {64, 2, 3, 2e-4, 1e-10, 0.1 + 0.2, 512, 1, 3, "cuda", "bf16", true, false, 7, 1, "nan"};
   c.pretrain = {"fashion-mnist", "~/data", 5, 2.5e-3, 0.05, 32, "out.safetensors"};
@@ -345,13 +346,14 @@ TEST(Config, SchemaCoversEveryField) {
   EXPECT_EQ(keys_in("model"), field_count<ModelConfig>());
   EXPECT_EQ(keys_in("method"), field_count<MethodConfig>());
   EXPECT_EQ(keys_in("drs"), field_count<DrsConfig>());
+  EXPECT_EQ(keys_in("inflora"), field_count<InfloraConfig>());
   EXPECT_EQ(keys_in("loss"), field_count<LossConfig>());
   EXPECT_EQ(keys_in("train"), field_count<TrainConfig>());
   EXPECT_EQ(keys_in("pretrain"), field_count<PretrainConfig>());
   EXPECT_EQ(keys_in("dist"), field_count<DistConfig>());
   EXPECT_EQ(keys_in("ckpt"), field_count<CkptConfig>());
   EXPECT_EQ(keys_in("metrics"), field_count<MetricsConfig>());
-  EXPECT_EQ(field_count<Config>(), 11u);
+  EXPECT_EQ(field_count<Config>(), 12u);
 }
 
 TEST(Config, DumpOfDefaultsHasEveryDescribedKey) {
