@@ -165,6 +165,10 @@ ExportSummary export_model(const ExportRequest& req) {
     throw FormatError("'" + s.checkpoint + "': not the task-end checkpoint of task " + std::to_string(s.task) +
                       " (kind " + c.kind + ", task " + std::to_string(c.pos.task) + ")");
   const Config cfg = parse_config(c.config_yaml, "the config of '" + s.checkpoint + "'");
+  if (cfg.method.name == "inflora" || cfg.method.name == "sd-lora")
+    throw ConfigError("'" + s.checkpoint + "': a " + cfg.method.name +
+                      " run predicts with its heads, and an export holds the NCM prototypes only; exporting " +
+                      cfg.method.name + " runs is not supported by this lorasub yet");
   const model::VitShape shape = model::model_shape(cfg.model);
   const model::Vit vit = load_backbone(cfg, c, req.backbone, shape, &s.backbone);
   const auto backbone = merged_backbone(vit, c.learner, std::min<int64_t>(cfg.method.rank, shape.dim));

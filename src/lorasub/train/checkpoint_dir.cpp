@@ -1,11 +1,13 @@
 #include "lorasub/train/checkpoint_dir.h"
 
+#include <ATen/core/Tensor.h>
 #include <dirent.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <sstream>
 
+#include "lorasub/core/config.h"
 #include "lorasub/io/h5file.h"
 #include "lorasub/train/checkpoint.h"
 
@@ -48,6 +50,43 @@ std::vector<Entry> checkpoint_entries(const std::string& dir) {
     return a.path > b.path;
   });
   return all;
+}
+
+std::string method_name(const std::string& config_yaml) {
+  try {
+    return parse_config(config_yaml, "checkpoint config").method.name;
+  } catch (const std::exception&) {
+    return "(config not readable by this lorasub)";
+  }
+}
+
+// The method's own state: InfLoRA's DualGPM memory, SD-LoRA's magnitudes.
+std::string describe_method_state(const method::LearnerState& l) {
+  std::ostringstream o;
+  const auto kinds = l.method.find("gpm_kind"), columns = l.method.find("gpm_columns");
+  if (kinds != l.method.end() && columns != l.method.end()) {
+    const int64_t d = l.prototypes.defined() ? l.prototypes.size(1) : 0;
+    o << "  DualGPM memory   per block, input dimensions earlier tasks use (of " << d << "):";
+    bool any_retained = false;
+    for (int64_t b = 0; b < kinds->second.numel(); ++b) {
+      const int64_t k = columns->second[b].item<int64_t>();
+      const bool retain = kinds->second[b].item<int64_t>() == 1;
+      any_retained = any_retained || retain;
+      o << " " << (retain ? d - k : k) << (retain ? "r" : "");
+    }
+    o << (any_retained ? "  (r: stored as its complement)\n" : "\n");
+  }
+  const auto mags = l.method.find("magnitudes");
+  if (mags != l.method.end()) {
+    o << "  magnitudes       alpha_0..alpha_" << mags->second.numel() - 1 << ":";
+    char buf[32];
+    for (int64_t j = 0; j < mags->second.numel(); ++j) {
+      std::snprintf(buf, sizeof(buf), " %.4f", mags->second[j].item<double>());
+      o << buf;
+    }
+    o << "\n";
+  }
+  return o.str();
 }
 
 }  // namespace
@@ -103,9 +142,11 @@ std::string describe_checkpoint(const std::string& path, bool* ok) {
               ? 0
               : c.learner.adapters[0].blocks[0].a_k.size(0))
       << " adapters on " << (c.learner.adapters.empty() ? 0 : c.learner.adapters[0].blocks.size()) << " blocks\n";
+    o << "  method           " << method_name(c.config_yaml) << "\n";
+    o << describe_method_state(c.learner);
     o << "  optimizer        "
       << (c.learner.adam_m.empty() ? std::string("none (task finished)")
-                                   : std::to_string(c.learner.adam_steps) + " Adam steps in the current task")
+                                   : std::to_string(c.learner.adam_steps) + " steps in the current task")
       << "\n";
     o << "  config hash      " << c.config_hash << " (resume hash " << c.resume_hash << ")\n";
     o << "  backbone         " << c.backbone_sha256 << "\n";
