@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <sstream>
@@ -448,6 +449,28 @@ TEST(Config, HashIsStableAndKeySensitive) {
   d.drs.energy = 0.990000001;
   EXPECT_NE(config_hash(d), h);
   EXPECT_NE(config_hash(b), config_hash(d));
+}
+
+}  // namespace
+}  // namespace lorasub
+
+namespace lorasub {
+namespace {
+
+// Every shipped config loads and validates, and names the method its file name says.
+TEST(Config, EveryShippedConfigLoads) {
+  const std::string dir = std::string(LORASUB_TEST_SOURCE_DIR) + "/configs";
+  std::vector<std::string> files;
+  for (const auto& e : std::filesystem::directory_iterator(dir))
+    if (e.path().extension() == ".yaml") files.push_back(e.path().string());
+  ASSERT_GE(files.size(), 20u);
+  for (const std::string& f : files) {
+    Config c;
+    ASSERT_NO_THROW(c = load_config(f)) << f;
+    const std::string base = std::filesystem::path(f).filename().string();
+    for (const char* m : {"inflora", "sd-lora"})
+      if (base.rfind(std::string(m) + "-", 0) == 0) EXPECT_EQ(c.method.name, m) << f;
+  }
 }
 
 }  // namespace
