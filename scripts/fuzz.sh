@@ -2,7 +2,7 @@
 # Builds the libFuzzer harnesses (tests/fuzz, clang + ASan/UBSan over core, data, io) and
 # runs each: first its regression inputs (tests/fuzz/regressions/<name>/: every crash
 # ever found, replayed), then a timed run from its seed corpus (tests/fuzz/corpus/<name>/,
-# plus the HDF5 seeds tests/fuzz/make_seeds.cpp writes).
+# plus the seeds tests/fuzz/make_seeds.cpp writes: HDF5 files, CIFAR-100 pickles).
 # Prints executions and coverage per harness; exits 1 on any crash, leak, UB or timeout
 # (the input that did it is kept under build-fuzz/findings/<name>/).
 #

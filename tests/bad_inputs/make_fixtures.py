@@ -110,6 +110,25 @@ write(bytes(3074), "cifar", "partial", "test.bin")
 write(bytes([0, 250]) + bytes(3072), "cifar", "badlabel", "train.bin")
 write(bytes([0, 1]) + bytes(3072), "cifar", "badlabel", "test.bin")
 
+# ---- CIFAR-100 python version: pickled dicts as pickle.dumps(..., protocol=2) writes them
+import pickle  # noqa: E402
+def cifar_py(labels):
+    n = len(labels)
+    return pickle.dumps({b"filenames": [b"x_%d.png" % i for i in range(n)], b"batch_label": b"training batch 1 of 1",
+                         b"fine_labels": labels, b"coarse_labels": [0] * n,
+                         b"data": np.zeros((n, 3072), np.uint8)}, protocol=2)
+cifar_meta = pickle.dumps({b"fine_label_names": [b"class%d" % k for k in range(100)],
+                           b"coarse_label_names": [b"super%d" % k for k in range(20)]}, protocol=2)
+full = cifar_py([3, 7])
+write(full[:len(full) - 700], "cifarpy", "truncated", "train")  # cut inside the pixel data
+write(cifar_py([3]), "cifarpy", "truncated", "test")
+write(cifar_meta, "cifarpy", "truncated", "meta")
+write(cifar_py([3, 7]), "cifarpy", "nometa", "train")
+write(cifar_py([3]), "cifarpy", "nometa", "test")
+write(cifar_py([3, 100]), "cifarpy", "badlabel", "train")
+write(cifar_py([3]), "cifarpy", "badlabel", "test")
+write(cifar_meta, "cifarpy", "badlabel", "meta")
+
 # ---- raw bytes for checkpoints and caches
 write(bytes(range(256)) * 40, "bin", "random.h5")
 write(b"\x89HDF\r\n\x1a\n" + bytes(600), "bin", "hdf5magic.h5")

@@ -1,13 +1,39 @@
-// Writes the HDF5 seed inputs of fuzz_h5_reader and fuzz_image_cache (binary files that
-// lorasub itself writes, so they are made here rather than kept in git):
-//   make_seeds DIR  ->  DIR/fuzz_h5_reader/sample.h5, DIR/fuzz_image_cache/tiny.h5
+// Writes the seed inputs that are binary files made by code rather than kept in git: the
+// HDF5 files lorasub itself writes (fuzz_h5_reader, fuzz_image_cache) and CIFAR-100 python
+// version pickles in every pickler's layout (fuzz_cifar100_python, by tests/tools/cifar_pickle.h):
+//   make_seeds DIR  ->  DIR/fuzz_h5_reader/sample.h5, DIR/fuzz_image_cache/tiny.h5,
+//                       DIR/fuzz_cifar100_python/{train,meta}_{py2,proto2,...,proto5}
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
+#include "../tools/cifar_pickle.h"
 #include "lorasub/io/h5file.h"
 #include "lorasub/io/image_cache.h"
+
+namespace {
+
+// Two images and a meta file per pickler; the images are small so mutations stay cheap.
+void cifar_python_seeds(const std::string& dir) {
+  using lorasub::testing::Dialect;
+  std::filesystem::create_directories(dir);
+  lorasub::testing::CifarContent c;
+  c.rows = 2, c.filenames = {"apple_s_000022.png", "bee_s_001012.png"}, c.fine = {0, 99}, c.coarse = {4, 6};
+  for (int i = 0; i < 2 * 3072; ++i) c.data += static_cast<char>((i * 37) & 0xff);
+  std::vector<std::string> fine, coarse;
+  for (int k = 0; k < 100; ++k) fine.push_back("class_" + std::to_string(k));
+  for (int k = 0; k < 20; ++k) coarse.push_back("super_" + std::to_string(k));
+  const char* names[] = {"py2", "proto2", "proto3", "proto4", "proto5"};
+  for (const Dialect d : {Dialect::kPy2, Dialect::kProto2, Dialect::kProto3, Dialect::kProto4, Dialect::kProto5}) {
+    const std::string tag = names[static_cast<int>(d)];
+    std::ofstream(dir + "/train_" + tag, std::ios::binary) << lorasub::testing::cifar_pickle(d, c);
+    std::ofstream(dir + "/meta_" + tag, std::ios::binary) << lorasub::testing::cifar_meta_pickle(d, fine, coarse);
+  }
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   if (argc != 2) {
@@ -39,5 +65,6 @@ int main(int argc, char** argv) {
     w.add("test", px.data(), 6, 8, 3, 1, "n02/b.png");
     w.commit();
   }
+  cifar_python_seeds(dir + "/fuzz_cifar100_python");
   return 0;
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The real-benchmark pipelines end to end on tiny datasets written in their exact
 # on-disk formats (tests/tools/make_image_dataset.cpp): ImageNet-R folders (seeded
-# 80/20 split, then a CODA split yaml), DomainNet lists, CIFAR-100 binary; each trains
+# 80/20 split, then a CODA split yaml), DomainNet lists, CIFAR-100 binary and python
+# version (the same images: bit-identical checkpoints); each trains
 # 2 tasks on 2 ranks with a tiny ViT at 32 px through the reference transforms.
 # ImageNet-R also through `lorasub prepare`'s cache, with the image folders moved away
 # (so the epoch reads no JPEG) and a corrupt JPEG (error, then on_bad_image: skip).
@@ -30,6 +31,7 @@ PY
 "$gen" imagenet-r "$work/imagenet-r" 4 20 || exit 1
 "$gen" domainnet "$work/domainnet" 4 10 || exit 1
 "$gen" cifar100 "$work/cifar" 4 40 || exit 1
+"$gen" cifar100-python "$work/cifar-py" 4 40 || exit 1
 
 run 2 train -c "$src/configs/imagenet-r-5.yaml" "${tiny[@]}" --set "data.root=$work/imagenet-r" \
   --set run.name=inr >"$work/inr.out" 2>&1
@@ -63,6 +65,11 @@ expect_rc 0 $? "DomainNet (2 domains), 2 ranks"; results dn 2
 run 2 train -c "$src/configs/cifar100-10.yaml" "${tiny[@]}" --set "data.root=$work/cifar" \
   --set run.name=cifar >"$work/cifar.out" 2>&1
 expect_rc 0 $? "CIFAR-100 binary, 2 ranks"; results cifar 2
+run 2 train -c "$src/configs/cifar100-10.yaml" "${tiny[@]}" --set "data.root=$work/cifar-py" \
+  --set run.name=cifar-py >"$work/cifar-py.out" 2>&1
+expect_rc 0 $? "CIFAR-100 python version, 2 ranks"; results cifar-py 2
+# The same images and labels: the same training, bit for bit.
+compare "$work/runs/cifar-py/checkpoints/task_001.h5" "$work/runs/cifar/checkpoints/task_001.h5" 0
 
 # prepare -> cache; then the image folders are moved away: the run must not need them.
 run 1 prepare -c "$src/configs/imagenet-r-5.yaml" "${tiny[@]}" --set "data.root=$work/imagenet-r" \

@@ -4,6 +4,8 @@
 //   make_image_dataset domainnet  ROOT CLASSES PER_CLASS   ROOT/{clipart,real}/<class>/<k>.jpg
 //                                                          + ROOT/{domain}_{train,test}.txt
 //   make_image_dataset cifar100   ROOT CLASSES PER_CLASS   ROOT/{train,test}.bin
+//   make_image_dataset cifar100-python ROOT CLASSES PER_CLASS   ROOT/{train,test,meta}: the
+//                                          same images as cifar100, as Python 2 pickles
 // Class c is a colour and stripe pattern of its own plus per-image noise, so a small ViT
 // can tell the classes apart; image sizes vary (40..95 px) to exercise the resizes.
 #include <png.h>
@@ -16,6 +18,8 @@
 #include <fstream>
 #include <string>
 #include <vector>
+
+#include "cifar_pickle.h"
 
 namespace {
 
@@ -76,7 +80,7 @@ void write_png(const std::string& path, const std::vector<uint8_t>& px, int h, i
 
 int main(int argc, char** argv) {
   if (argc != 5) {
-    std::fprintf(stderr, "usage: %s imagenet-r|domainnet|cifar100 ROOT CLASSES PER_CLASS\n", argv[0]);
+    std::fprintf(stderr, "usage: %s imagenet-r|domainnet|cifar100|cifar100-python ROOT CLASSES PER_CLASS\n", argv[0]);
     return 2;
   }
   const std::string kind = argv[1], root = argv[2];
@@ -111,17 +115,34 @@ int main(int argc, char** argv) {
         }
       }
     }
-  } else if (kind == "cifar100") {
+  } else if (kind == "cifar100" || kind == "cifar100-python") {
     for (const char* split : {"train", "test"}) {
-      std::ofstream out(root + "/" + split + ".bin", std::ios::binary);
+      lorasub::testing::CifarContent c;
+      if (split[1] == 'e') c.batch_label = "testing batch 1 of 1";
       const int n = split[1] == 'r' ? per_class : std::max(1, per_class / 4);
       for (int k = 0; k < n; ++k)
-        for (int c = 0; c < classes; ++c) {
-          const auto px = pattern(c, 32, 32);
-          out.put(static_cast<char>(c / 5)).put(static_cast<char>(c));
+        for (int cls = 0; cls < classes; ++cls) {
+          const auto px = pattern(cls, 32, 32);
+          c.filenames.push_back("c" + std::to_string(cls) + "_" + std::to_string(k) + ".png");
+          c.fine.push_back(cls), c.coarse.push_back(cls / 5), ++c.rows;
           for (int ch = 0; ch < 3; ++ch)
-            for (int p = 0; p < 32 * 32; ++p) out.put(static_cast<char>(px[static_cast<size_t>(p * 3 + ch)]));
+            for (int p = 0; p < 32 * 32; ++p) c.data += static_cast<char>(px[static_cast<size_t>(p * 3 + ch)]);
         }
+      if (kind == "cifar100-python") {
+        std::ofstream(root + "/" + split, std::ios::binary)
+            << lorasub::testing::cifar_pickle(lorasub::testing::Dialect::kPy2, c);
+        continue;
+      }
+      std::ofstream out(root + "/" + split + ".bin", std::ios::binary);
+      for (int64_t r = 0; r < c.rows; ++r)
+        out.put(static_cast<char>(c.coarse[r])).put(static_cast<char>(c.fine[r])) << c.data.substr(r * 3072, 3072);
+    }
+    if (kind == "cifar100-python") {
+      std::vector<std::string> fine, coarse;
+      for (int k = 0; k < 100; ++k) fine.push_back("class" + std::to_string(k));
+      for (int k = 0; k < 20; ++k) coarse.push_back("super" + std::to_string(k));
+      std::ofstream(root + "/meta", std::ios::binary)
+          << lorasub::testing::cifar_meta_pickle(lorasub::testing::Dialect::kPy2, fine, coarse);
     }
   } else {
     std::fprintf(stderr, "unknown kind '%s'\n", kind.c_str());

@@ -53,7 +53,9 @@ std::vector<Key> build_run_data() {
       field("run.dir", &C::run, &RunConfig::dir, "parent of run directories"),
       field("run.seed", &C::run, &RunConfig::seed, "the one seed all random streams derive from"),
       field("data.dataset", &C::data, &D::dataset, "dataset to train and test on").one_of(kDatasets),
-      field("data.root", &C::data, &D::root, "dataset location (dataset-specific)"),
+      field("data.root", &C::data, &D::root,
+            "dataset location (dataset-specific; cifar100: the cifar-100-python folder (train, test, meta) or "
+            "the cifar-100-binary folder (train.bin, test.bin); data/README.md)"),
       field("data.split_train", &C::data, &D::split_train,
             "imagenet-r: train list (CODA-Prompt yaml: data, targets = the folder's rank among the sorted wnids); "
             "empty = seeded 80/20 split"),

@@ -69,6 +69,7 @@ std::vector<std::string> domainnet_domains();  // the six official domains
 constexpr int64_t kDomainNetClasses = 345;
 
 // ---- CIFAR-100 binary version: records of <coarse:1><fine:1><R 1024><G 1024><B 1024> ----
+// (The python version, and which of the two a root holds: cifar_python.h.)
 // Into a 32x32x3 HWC ImageSet with label = fine label. A file whose size is not a
 // multiple of 3074 is a FormatError naming the file and the truncated record number.
 ImageSet read_cifar100_binary(const std::string& path);

@@ -101,14 +101,6 @@ DataSplits open_pipeline_dataset(const std::string& dataset, const std::string& 
     s.train_source = std::make_shared<CacheSource>(cache, "train", pipeline);
     s.test_source = std::make_shared<CacheSource>(cache, "test", pipeline);
   } else {
-    if (dataset == "cifar100") {
-      for (const char* f : {"train.bin", "test.bin"}) {
-        struct stat st {};
-        if (stat((root + "/" + f).c_str(), &st) != 0)
-          throw ConfigError("dataset 'cifar100': '" + root + "/" + f +
-                            "' does not exist (data.root must be the cifar-100-binary folder; see data/README.md)");
-      }
-    }
     RealDataset real = open_real_dataset(real_dataset_options(dataset, root, d, model.image_size));
     s.train_source = real.train;
     s.test_source = real.test;

@@ -27,10 +27,11 @@ struct RealDataset {
   std::string description;               // one line for the log
 };
 
-// Lists (ImageNet-R, DomainNet) or reads (CIFAR-100: root/train.bin, root/test.bin,
-// names from root/fine_label_names.txt when present, else "0".."99") the dataset and
-// pairs it with make_pipeline(dataset, image_size). Only one of split_train/split_test
-// given: ConfigError. Unknown dataset: ConfigError.
+// Lists (ImageNet-R, DomainNet) or reads (CIFAR-100, either version: cifar100_layout;
+// binary: root/train.bin, root/test.bin, names from root/fine_label_names.txt when
+// present, else "0".."99"; python: root/train, root/test, names from root/meta) the
+// dataset and pairs it with make_pipeline(dataset, image_size). Only one of
+// split_train/split_test given: ConfigError. Unknown dataset: ConfigError.
 RealDataset open_real_dataset(const RealDatasetOptions& opt);
 
 // The dataset names open_real_dataset accepts.

@@ -7,6 +7,8 @@
 #include "image_test_util.h"
 #include "lorasub/core/error.h"
 #include "lorasub/data/loader.h"
+#include "lorasub/data/open_dataset.h"
+#include "tools/cifar_pickle.h"
 
 namespace lorasub::data {
 namespace {
@@ -102,6 +104,58 @@ TEST(RealDataset, DomainNetAndCifarAndUnknown) {
     FAIL();
   } catch (const ConfigError& e) {
     EXPECT_CONTAINS(e.what(), "imagenet-r, domainnet, cifar100");
+  }
+}
+
+// A root holding train, test and meta is the python version: the pickles are read, the
+// class names come from meta; a root with neither version names both.
+TEST(RealDataset, CifarPythonVersion) {
+  TempDir dir;
+  const fs::path c = dir.path() / "cifar-100-python";
+  fs::create_directories(c);
+  using lorasub::testing::Dialect;
+  lorasub::testing::CifarContent train, test;
+  train.rows = 2, train.fine = {42, 7}, train.coarse = {8, 1}, train.filenames = {"a.png", "b.png"};
+  train.data = std::string(3072, '\x07') + std::string(3072, '\x09');
+  test.rows = 1, test.fine = {3}, test.coarse = {0}, test.filenames = {"c.png"};
+  test.batch_label = "testing batch 1 of 1";
+  test.data = std::string(3072, '\x05');
+  std::vector<std::string> fine, coarse(20, "super");
+  for (int k = 0; k < 100; ++k) fine.push_back("class" + std::to_string(k));
+  std::ofstream(c / "train", std::ios::binary) << lorasub::testing::cifar_pickle(Dialect::kPy2, train);
+  std::ofstream(c / "test", std::ios::binary) << lorasub::testing::cifar_pickle(Dialect::kPy2, test);
+  std::ofstream(c / "meta", std::ios::binary) << lorasub::testing::cifar_meta_pickle(Dialect::kPy2, fine, coarse);
+  RealDatasetOptions co;
+  co.dataset = "cifar100";
+  co.root = c.string();
+  co.image_size = 32;
+  const RealDataset cd = open_real_dataset(co);
+  EXPECT_EQ(cd.num_classes, 100);
+  EXPECT_EQ(cd.class_names, fine);
+  EXPECT_CONTAINS(cd.description, "python version");
+  EXPECT_EQ(cd.train->size(), 2);
+  EXPECT_EQ(cd.train->label(0), 42);
+  EXPECT_EQ(cd.train->label(1), 7);
+  EXPECT_EQ(cd.test->size(), 1);
+  const Batch cb = make_batch(*cd.train, false, {1}, StreamKey{});
+  for (float v : cb.pixels) EXPECT_NEAR(v, 9 / 255.0f, 1e-6);
+
+  DataConfig dc;
+  dc.dataset = "cifar100";
+  ModelConfig mc;
+  mc.image_size = 32;
+  mc.channels = 3;
+  const DataSplits s = open_dataset("cifar100", c.string(), dc, mc, 1);
+  EXPECT_EQ(s.train.labels, (std::vector<int64_t>{42, 7}));
+  EXPECT_EQ(s.test.labels, (std::vector<int64_t>{3}));
+  try {
+    open_dataset("cifar100", dir.path().string(), dc, mc, 1);
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_CONTAINS(e.what(), "'" + dir.path().string() + "' holds neither version of CIFAR-100");
+    EXPECT_CONTAINS(e.what(), "cifar-100-binary folder (train.bin, test.bin) or the cifar-100-python folder "
+                              "(train, test, meta) ('" +
+                                  c.string() + "' is one");
   }
 }
 
