@@ -8,6 +8,11 @@
 #     (tests/tools/numpy_vit.py) over the exported tensors predicts as predict does;
 #     predict on the run's own test set (the t10k IDX files) gives exactly the run's
 #     A_last, and for --task 0 exactly its A_1.
+#  1b. The same run with method.name=inflora and sd-lora (they predict with their heads):
+#     the export's qkv rows equal the method's fold of the checkpoint (numpy, float64:
+#     InfLoRA W0 + sum B A on k and v; SD-LoRA W0 + sum alpha_j B_j A_j / (|B_j| |A_j|)
+#     + alpha_t B_t A_t on q and v), the heads ride along, and predict on the test set
+#     gives exactly the run's A_last.
 #  2. ImageNet-R folders (JPEG + PNG, the resize + centre-crop test transform, a random-
 #     init backbone): predict on the test split's files gives exactly the run's A_last.
 #  3. Refusals (exit 2, a message naming the path, nothing written or overwritten).
@@ -158,6 +163,55 @@ print(f"{'ok  ' if agree >= 0.995 * n else 'FAIL:'} a float64 numpy ViT over the
 sys.exit(0 if ok and agree >= 0.995 * n else 1)
 PY
 [ $? -eq 0 ] || fail=1
+
+# 1b. The methods that predict with their heads.
+for m in inflora sd-lora; do
+  "$bin" train -c "$CFG" --set "run.dir=$work/runs" --set "run.name=fm-$m" --set "method.name=$m" \
+    --set "model.weights=$BACKBONE" --set train.init_lr=0.005 --set train.lrate=0.005 >"$work/fm-$m.log" 2>&1 \
+    || { echo "FAIL: the $m run"; tail "$work/fm-$m.log"; exit 1; }
+  "$bin" export "$work/runs/fm-$m" -o "$work/fm-$m.safetensors" >"$work/export-$m.log" 2>&1
+  expect_rc 0 $? "export a $m run"
+  "$bin" predict -m "$work/fm-$m.safetensors" "$FM/t10k-images-idx3-ubyte.gz" --labels "$LBL" --threads 1 \
+    >"$work/pred-$m.jsonl" 2>"$work/pred-$m.err"
+  expect_rc 0 $? "predict with the $m export"
+  "$PY" - "$m" "$work/fm-$m.safetensors" "$BACKBONE" "$work/runs/fm-$m" "$LBL" "$work/pred-$m.jsonl" <<'PY'
+import gzip, json, sys
+import h5py, numpy as np
+from read_safetensors import load
+m, path, backbone, run, labels_path, pred = sys.argv[1:]
+meta, ex = load(path)
+_, w0 = load(backbone)
+d, depth = 32, 2
+arr = lambda t: np.asarray(t.values, dtype=np.float64).reshape(t.shape)
+assert meta["lorasub.predict"] == "heads" and ex["lorasub.head.weight"].shape == [10, d], meta.get("lorasub.predict")
+with h5py.File(f"{run}/checkpoints/task_001.h5", "r") as f:
+    alpha = f["method/magnitudes"][()].astype(np.float64) if m == "sd-lora" else None
+    worst = 0.0
+    for i in range(depth):
+        got, want = arr(ex[f"blocks.{i}.attn.qkv.weight"]), arr(w0[f"blocks.{i}.attn.qkv.weight"]).copy()
+        for s in range(2):
+            g = f[f"adapters/task_{s}/block_{i}"]
+            for name, rows in (("k", slice(0, d) if m == "sd-lora" else slice(d, 2 * d)), ("v", slice(2 * d, 3 * d))):
+                a, b = g[f"a_{name}"][()].astype(np.float32), g[f"b_{name}"][()].astype(np.float32)
+                delta = b.astype(np.float64) @ a.astype(np.float64)
+                if m == "sd-lora":
+                    delta *= alpha[s] / (float(np.linalg.norm(b)) * float(np.linalg.norm(a))) if s == 0 else alpha[s]
+                want[rows] += delta
+        worst = max(worst, float(np.max(np.abs(got - want) / (1 + np.abs(want)))))
+    heads = np.concatenate([f[f"heads/task_{s}/weight"][()] for s in range(2)])
+assert worst < 1e-5, f"{m}: the exported qkv differs from the method's fold by {worst:.3g}"
+assert np.array_equal(arr(ex["lorasub.head.weight"]).astype(np.float32), heads)
+labels = list(gzip.open(labels_path).read()[8:])
+lines = [json.loads(l) for l in open(pred)]
+acc = 100.0 * sum(l["top"][0]["class"] == y for l, y in zip(lines, labels)) / len(labels)
+want = json.load(open(f"{run}/results.json"))["A_last"]
+ok = abs(acc - want) < 0.005  # A_last is rounded to 2 decimals
+print(f"{'ok  ' if ok else 'FAIL:'} {m}: the export folds as the method does (max rel. error {worst:.2g}), "
+      f"carries the heads; predict {acc:.4f}% on the test set, the run's A_last {want}")
+sys.exit(0 if ok else 1)
+PY
+  [ $? -eq 0 ] || fail=1
+done
 
 # 2. JPEG/PNG files through the ImageNet-R test transform.
 "$gen" imagenet-r "$work/inr" 4 15 >/dev/null || { echo "FAIL: make_image_dataset"; exit 1; }

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <memory>
 #include <regex>
 #include <vector>
 
@@ -16,7 +17,9 @@
 #include "lorasub/io/atomic_file.h"
 #include "lorasub/io/run_dir.h"
 #include "lorasub/io/safetensors.h"
-#include "lorasub/model/lora_bank.h"
+#include "lorasub/data/task_plan.h"
+#include "lorasub/dist/communicator.h"
+#include "lorasub/method/learner.h"
 #include "lorasub/model/vit.h"
 #include "lorasub/train/checkpoint.h"
 
@@ -130,16 +133,39 @@ ExportInfo export_info(const Config& cfg, const train::Checkpoint& c, const Expo
   return m;
 }
 
-// The backbone with the deltas of tasks 0..T folded into qkv, as the learner folds them.
-std::map<std::string, io::TensorData> merged_backbone(const model::Vit& vit, const method::LearnerState& l,
-                                                      int64_t rank) {
-  model::LoraBank bank(vit, l.adapters.empty() ? rank : l.adapters.front().blocks.front().a_k.size(0));
-  for (const auto& a : l.adapters) bank.add_task(a);
-  const std::vector<at::Tensor> qkv = bank.folded_qkv(bank.num_tasks(), +1);
+// The run's learner at the checkpoint: its plan rebuilt from the task sizes (labels are
+// class-order positions, so the order itself does not matter to the learner).
+std::unique_ptr<method::Learner> learner_at(const model::Vit& vit, const Config& cfg, const train::Checkpoint& c,
+                                            dist::Communicator& comm, std::unique_ptr<data::TaskPlan>* plan) {
+  const std::vector<int64_t>& sizes = c.task_sizes;
+  int64_t classes = 0;
+  for (int64_t n : sizes) classes += n;
+  *plan = std::make_unique<data::TaskPlan>(data::TaskPlan::make(
+      classes, sizes.at(0), sizes.size() > 1 ? sizes[1] : sizes[0], static_cast<int64_t>(sizes.size()), false, 0));
+  if ((*plan)->task_sizes() != sizes) throw FormatError("checkpoint: its task sizes cannot be rebuilt into a plan");
+  std::unique_ptr<method::Learner> learner = method::make_learner(vit, cfg, **plan, comm);
+  learner->restore(c.learner);
+  return learner;
+}
+
+// The backbone with the qkv weights the learner evaluates with (the deltas of tasks 0..T
+// folded as the method folds them), and the heads for methods that predict with them.
+std::map<std::string, io::TensorData> merged_backbone(const model::Vit& vit, const method::Learner& learner,
+                                                      ExportInfo* info) {
+  const std::vector<at::Tensor> qkv = learner.evaluation_qkv();
   std::map<std::string, io::TensorData> tensors;
   for (const auto& [name, t] : vit.named_tensors()) tensors.emplace(name, tensor_data(t));
   for (int64_t i = 0; i < vit.shape().depth; ++i)
     tensors["blocks." + std::to_string(i) + ".attn.qkv.weight"] = tensor_data(qkv[static_cast<size_t>(i)]);
+  if (learner.predicts_with_heads()) {
+    std::vector<at::Tensor> w, b;
+    for (const auto& h : learner.heads()) {
+      w.push_back(h.weight.detach().to(at::kCPU));
+      b.push_back(h.bias.detach().to(at::kCPU));
+    }
+    info->head_weight = tensor_data(at::cat(w, 0));
+    info->head_bias = tensor_data(at::cat(b, 0));
+  }
   return tensors;
 }
 
@@ -165,16 +191,15 @@ ExportSummary export_model(const ExportRequest& req) {
     throw FormatError("'" + s.checkpoint + "': not the task-end checkpoint of task " + std::to_string(s.task) +
                       " (kind " + c.kind + ", task " + std::to_string(c.pos.task) + ")");
   const Config cfg = parse_config(c.config_yaml, "the config of '" + s.checkpoint + "'");
-  if (cfg.method.name == "inflora" || cfg.method.name == "sd-lora")
-    throw ConfigError("'" + s.checkpoint + "': a " + cfg.method.name +
-                      " run predicts with its heads, and an export holds the NCM prototypes only; exporting " +
-                      cfg.method.name + " runs is not supported by this lorasub yet");
   const model::VitShape shape = model::model_shape(cfg.model);
   const model::Vit vit = load_backbone(cfg, c, req.backbone, shape, &s.backbone);
-  const auto backbone = merged_backbone(vit, c.learner, std::min<int64_t>(cfg.method.rank, shape.dim));
   for (int64_t t = 0; t <= s.task; ++t) s.classes += c.task_sizes.at(static_cast<size_t>(t));
   s.accuracy = c.trainer.summary.accuracy.overall().at(static_cast<size_t>(s.task));
-  const ExportInfo info = export_info(cfg, c, s);
+  ExportInfo info = export_info(cfg, c, s);
+  dist::LocalCommunicator local;
+  std::unique_ptr<data::TaskPlan> plan;
+  const std::unique_ptr<method::Learner> learner = learner_at(vit, cfg, c, local, &plan);
+  const auto backbone = merged_backbone(vit, *learner, &info);
   check_output(req);  // again: nothing appeared there meanwhile
   write_export(req.output, backbone, info);
   s.output = req.output;

@@ -64,6 +64,7 @@ std::map<std::string, std::string> metadata(const ExportInfo& m) {
           {"lorasub.transform", transform_json(m.transform).dump()},
           {"lorasub.feature", "CLS token after the final norm"},
           {"lorasub.ncm", "cosine: features and prototypes L2-normalised (eps 1e-8), nearest prototype"},
+          {"lorasub.predict", m.head_weight.shape.empty() ? "ncm" : "heads"},
           {"lorasub.precision", m.precision},
           {"lorasub.eval_batch_size", std::to_string(m.eval_batch_size)},
           {"lorasub.backbone_sha256", m.backbone_sha256},
@@ -137,6 +138,13 @@ void write_export(const std::string& path, const std::map<std::string, io::Tenso
   tensors[kExportPrototypes] = info.prototypes;
   tensors[kExportClassOrder] = int_data(info.class_order);
   tensors[kExportPrototypeCounts] = int_data(info.prototype_counts);
+  if (!info.head_weight.shape.empty()) {
+    if (info.head_weight.shape != std::vector<int64_t>{classes, info.shape.dim} ||
+        info.head_bias.shape != std::vector<int64_t>{classes})
+      throw std::invalid_argument("write_export: the heads disagree with the class order in shape");
+    tensors[kExportHeadWeight] = info.head_weight;
+    tensors[kExportHeadBias] = info.head_bias;
+  }
   io::write_safetensors(path, tensors, metadata(info));
 }
 
@@ -156,6 +164,21 @@ ExportFile read_export(const std::string& path) {
                       "] and " + kExportClassOrder + " [C]");
   m.class_order = ints_of(order);
   if (e.file.has(kExportPrototypeCounts)) m.prototype_counts = ints_of(e.file.at(kExportPrototypeCounts));
+  const auto predict = e.file.metadata().find("lorasub.predict");
+  if (predict != e.file.metadata().end() && predict->second == "heads") {
+    if (!e.file.has(kExportHeadWeight) || !e.file.has(kExportHeadBias))
+      throw FormatError("'" + path + "': __metadata__ 'lorasub.predict' is 'heads' but " + kExportHeadWeight + " or " +
+                        kExportHeadBias + " is missing");
+    m.head_weight = e.file.at(kExportHeadWeight);
+    m.head_bias = e.file.at(kExportHeadBias);
+    const int64_t c = m.prototypes.shape[0];
+    if (m.head_weight.shape != std::vector<int64_t>{c, m.shape.dim} || m.head_bias.shape != std::vector<int64_t>{c} ||
+        m.head_weight.dtype != "F32" || m.head_bias.dtype != "F32")
+      throw FormatError("'" + path + "': " + kExportHeadWeight + " must be F32 [" + std::to_string(c) + ", " +
+                        std::to_string(m.shape.dim) + "] and " + kExportHeadBias + " F32 [" + std::to_string(c) + "]");
+  } else if (predict != e.file.metadata().end() && predict->second != "ncm") {
+    throw FormatError("'" + path + "': unknown __metadata__ 'lorasub.predict' '" + predict->second + "'");
+  }
   m.transform = read_transform(meta);
   m.precision = meta.get("lorasub.precision");
   m.eval_batch_size = std::max<int64_t>(1, meta.number("lorasub.eval_batch_size"));

@@ -1,6 +1,7 @@
 // The file `lorasub export` writes and `lorasub predict` reads (docs/export.md), in one
 // place: a safetensors file whose tensors are the merged backbone under timm names
-// plus lorasub.prototypes, lorasub.class_order and lorasub.prototype_counts, and whose
+// plus lorasub.prototypes, lorasub.class_order and lorasub.prototype_counts (and the
+// heads, lorasub.head.*, of methods that predict with them), and whose
 // __metadata__ says what predict needs (model shape, test transform, precision) and
 // where the model came from (run, task, method, backbone, config hash).
 #pragma once
@@ -19,6 +20,10 @@ constexpr int64_t kExportFormatVersion = 1;                                 // _
 constexpr const char* kExportPrototypes = "lorasub.prototypes";             // F32 [C, d] by class-order position
 constexpr const char* kExportClassOrder = "lorasub.class_order";            // I64 [C]: position -> dataset class id
 constexpr const char* kExportPrototypeCounts = "lorasub.prototype_counts";  // I64 [C]: training images per mean
+// Methods that predict with their heads (inflora, sd-lora; __metadata__ "lorasub.predict"
+// "heads"): every seen task's head, concatenated by class-order position.
+constexpr const char* kExportHeadWeight = "lorasub.head.weight";  // F32 [C, d]
+constexpr const char* kExportHeadBias = "lorasub.head.bias";      // F32 [C]
 
 // The run's test transform: a dataset pipeline (Resize(short side) + CenterCrop) or the
 // identity of the small-image datasets (the image must already be image_size square).
@@ -36,6 +41,7 @@ struct ExportInfo {
   std::string precision = "fp32";  // the run's train.precision (predict autocasts bf16 alike)
   int64_t eval_batch_size = 256;
   io::TensorData prototypes;                           // F32 [C, d]
+  io::TensorData head_weight, head_bias;               // [C, d], [C]; empty: the prediction is NCM
   std::vector<int64_t> class_order, prototype_counts;  // [C] each
   std::string run, method, dataset, backbone_sha256, config_hash;
   int64_t task = 0, tasks = 0;  // the exported task (0-based) of the run's `tasks`

@@ -37,8 +37,9 @@ struct Transform {
 
 struct Model {
   std::unique_ptr<model::Vit> vit;
-  at::Tensor prototypes;             // C x d
-  std::vector<int64_t> class_order;  // position -> dataset class id
+  at::Tensor prototypes;              // C x d
+  at::Tensor head_weight, head_bias;  // C x d, C: predict with the heads (argmax); undefined: NCM
+  std::vector<int64_t> class_order;   // position -> dataset class id
   Transform transform;
   bool bf16 = false;
   int64_t eval_batch_size = 256;
@@ -51,6 +52,12 @@ Model load_model(const std::string& path) {
   model.vit = std::make_unique<model::Vit>(model::Vit::load(exported.file, info.shape));
   model.prototypes =
       at::from_blob(const_cast<float*>(info.prototypes.values.data()), info.prototypes.shape, at::kFloat).clone();
+  if (!info.head_weight.shape.empty()) {
+    model.head_weight =
+        at::from_blob(const_cast<float*>(info.head_weight.values.data()), info.head_weight.shape, at::kFloat).clone();
+    model.head_bias =
+        at::from_blob(const_cast<float*>(info.head_bias.values.data()), info.head_bias.shape, at::kFloat).clone();
+  }
   model.class_order = info.class_order;
   model.transform.size = info.transform.image_size;
   model.transform.channels = info.transform.channels;
@@ -160,16 +167,26 @@ class Predictor {
       model::AutocastScope autocast(at::kCPU, model_.bf16);  // as the learner's features()
       feats = model_.vit->features(input).to(at::kFloat);
     }
-    // Stable: among equal distances the lowest position first, as argmin picks it.
-    const auto sorted = at::sort(method::ncm_distances(feats, model_.prototypes), /*stable=*/true, 1, false);
-    const at::Tensor distances = std::get<0>(sorted).to(at::kDouble), positions = std::get<1>(sorted);
-    const auto distance_at = distances.accessor<double, 2>();
+    // Stable: among equal distances (logits) the lowest position first, as argmin
+    // (argmax) picks it. The score: the cosine for NCM, the softmax probability for heads.
+    at::Tensor values, positions;
+    if (model_.head_weight.defined()) {
+      const at::Tensor logits = at::linear(feats, model_.head_weight, model_.head_bias);
+      const auto sorted = at::sort(logits, /*stable=*/true, 1, /*descending=*/true);
+      positions = std::get<1>(sorted);
+      values = at::softmax(logits.to(at::kDouble), 1).gather(1, positions);
+    } else {
+      const auto sorted = at::sort(method::ncm_distances(feats, model_.prototypes), /*stable=*/true, 1, false);
+      positions = std::get<1>(sorted);
+      values = 1.0 - 0.5 * std::get<0>(sorted).to(at::kDouble);  // cosine
+    }
+    const auto value_at = values.accessor<double, 2>();
     const auto position_at = positions.accessor<int64_t, 2>();
     for (int64_t i = 0; i < n; ++i) {
       nlohmann::json top = nlohmann::json::array();
       for (int64_t j = 0; j < top_k_; ++j)
         top.push_back({{"class", model_.class_order.at(static_cast<size_t>(position_at[i][j]))},
-                       {"score", std::round((1.0 - 0.5 * distance_at[i][j]) * 1e6) / 1e6}});  // cosine
+                       {"score", std::round(value_at[i][j] * 1e6) / 1e6}});
       write_line(pending_[static_cast<size_t>(i)], top);
     }
     pending_.clear();

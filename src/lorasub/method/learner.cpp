@@ -177,10 +177,15 @@ std::vector<at::Tensor> Learner::evaluation_qkv() const {
   return w0;
 }
 
+// One linear layer over the concatenated heads (what lorasub export writes and predict
+// applies, so both compute the same logits).
 at::Tensor Learner::logits(const at::Tensor& feats) const {
-  std::vector<at::Tensor> parts;
-  for (int64_t t = 0; t <= task_; ++t) parts.push_back(at::linear(feats, heads_[t].weight, heads_[t].bias));
-  return at::cat(parts, 1);
+  std::vector<at::Tensor> w, b;
+  for (int64_t t = 0; t <= task_; ++t) {
+    w.push_back(heads_[t].weight);
+    b.push_back(heads_[t].bias);
+  }
+  return at::linear(feats, at::cat(w, 0), at::cat(b, 0));
 }
 
 at::Tensor Learner::class_means(const BatchSource& batches, int64_t first, int64_t end,
