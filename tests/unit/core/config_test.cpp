@@ -468,8 +468,11 @@ TEST(Config, EveryShippedConfigLoads) {
     Config c;
     ASSERT_NO_THROW(c = load_config(f)) << f;
     const std::string base = std::filesystem::path(f).filename().string();
-    for (const char* m : {"inflora", "sd-lora"})
-      if (base.rfind(std::string(m) + "-", 0) == 0) EXPECT_EQ(c.method.name, m) << f;
+    for (const char* m : {"inflora", "sd-lora"}) {
+      if (base.rfind(std::string(m) + "-", 0) == 0) {
+        EXPECT_EQ(c.method.name, m) << f;
+      }
+    }
   }
 }
 
