@@ -81,7 +81,6 @@ std::vector<double> InfloraLearner::epoch_rates(int64_t epoch) const {
 // so the pass is skipped there.
 void InfloraLearner::after_training(const BatchSource& train_batches) {
   if (task() + 1 >= plan_.num_tasks()) return;
-  bank_.refresh();
   const std::vector<at::Tensor> cov = covariances(train_batches, bank_.full_view());
   const double threshold = gpm_threshold(cfg_.inflora.lamb, cfg_.inflora.lame, task(), plan_.num_tasks());
   for (size_t i = 0; i < cov.size(); ++i) memory_[i] = update_memory(memory_[i], cov[i], threshold);

@@ -164,8 +164,8 @@ StepResult Learner::train_step(const data::Batch& local, int64_t global_batch, b
 }
 
 void Learner::end_training(const BatchSource& train_batches) {
+  bank_.refresh();  // the trained adapter is folded into the evaluation view
   after_training(train_batches);
-  bank_.refresh();
   trained_ = true;
 }
 

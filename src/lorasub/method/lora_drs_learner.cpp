@@ -40,15 +40,11 @@ void LoraDrsLearner::covariance_pass(const BatchSource& batches) {
 }
 
 std::vector<at::Tensor> LoraDrsLearner::add_parameters(ProjectedAdam& opt) {
+  if (projectors_.empty()) return Learner::add_parameters(opt);
   std::vector<at::Tensor> params = bank_.current_parameters();
-  const bool project = !projectors_.empty();
   for (size_t i = 0; i < params.size(); ++i) {
-    const size_t block = i / 4;
     const bool is_a = (i % 2) == 0;  // order per block: A_k, B_k, A_v, B_v
-    if (project)
-      opt.add(params[i], 0, is_a ? ProjectSide::kRight : ProjectSide::kLeft, projectors_[block].p);
-    else
-      opt.add(params[i], 0);
+    opt.add(params[i], 0, is_a ? ProjectSide::kRight : ProjectSide::kLeft, projectors_[i / 4].p);
   }
   for (const at::Tensor& p : {heads_.back().weight, heads_.back().bias}) {
     opt.add(p, 1);

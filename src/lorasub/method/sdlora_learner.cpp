@@ -84,8 +84,9 @@ std::vector<double> SdLoraLearner::epoch_rates(int64_t) const {
 // W0, the earlier directions low-rank with their magnitudes in the graph, the current
 // adapter times alpha_t. Rebuilt every step: the magnitudes change with every step.
 model::ForwardOptions SdLoraLearner::training_view() {
-  model::ForwardOptions o = bank_.training_view();
-  o.qkv_weights = nullptr;
+  model::ForwardOptions o;  // W0: nothing folded
+  o.adapt_query = true;
+  o.adapters = bank_.current_adapters();
   const int64_t t = task(), r = bank_.rank();
   o.adapter_scale = magnitudes_.narrow(0, t, 1);
   if (t > 0) {

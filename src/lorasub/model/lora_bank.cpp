@@ -108,31 +108,44 @@ void LoraBank::clear() {
   refresh();
 }
 
+// The folds are made when a view first needs them: a method that never takes a view
+// (the subtracted one outside LoRA-/DRS's covariance pass, all of them in SD-LoRA) never
+// pays for it.
 void LoraBank::refresh() {
-  const int64_t t = num_tasks();
-  merged_old_ = folded_qkv(std::max<int64_t>(t - 1, 0), +1);
-  subtracted_old_ = folded_qkv(std::max<int64_t>(t - 1, 0), -1);
-  merged_all_ = folded_qkv(t, +1);
-  current_ = t > 0 ? tasks_.back().blocks : std::vector<KvAdapter>{};
+  folded_.clear();
+  current_ = num_tasks() > 0 ? tasks_.back().blocks : std::vector<KvAdapter>{};
 }
+
+const std::vector<at::Tensor>* LoraBank::fold(Fold which) const {
+  auto it = folded_.find(which);
+  if (it == folded_.end()) {
+    const int64_t t = num_tasks(), old = std::max<int64_t>(t - 1, 0);
+    std::vector<at::Tensor> w =
+        which == Fold::kAll ? folded_qkv(t, +1) : folded_qkv(old, which == Fold::kOld ? +1 : -1);
+    it = folded_.emplace(which, std::move(w)).first;
+  }
+  return &it->second;
+}
+
+const std::vector<KvAdapter>* LoraBank::current_adapters() const { return current_.empty() ? nullptr : &current_; }
 
 ForwardOptions LoraBank::training_view() const {
   ForwardOptions o;
   o.adapt_query = targets_ == LoraTargets::kQueryValue;
-  o.qkv_weights = &merged_old_;
-  if (!current_.empty()) o.adapters = &current_;
+  o.qkv_weights = fold(Fold::kOld);
+  o.adapters = current_adapters();
   return o;
 }
 
 ForwardOptions LoraBank::subtracted_view() const {
   ForwardOptions o;
-  o.qkv_weights = &subtracted_old_;
+  o.qkv_weights = fold(Fold::kSubtracted);
   return o;
 }
 
 ForwardOptions LoraBank::full_view() const {
   ForwardOptions o;
-  o.qkv_weights = &merged_all_;
+  o.qkv_weights = fold(Fold::kAll);
   return o;
 }
 

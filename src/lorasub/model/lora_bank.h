@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <vector>
 
 #include "lorasub/model/vit.h"
@@ -63,13 +64,17 @@ class LoraBank {
   ForwardOptions training_view() const;
   ForwardOptions subtracted_view() const;
   ForwardOptions full_view() const;
+  // The current task's adapters as the views pass them (null before the first task).
+  const std::vector<KvAdapter>* current_adapters() const;
 
  private:
   const Vit& vit_;
   int64_t rank_;
   LoraTargets targets_;
   std::vector<TaskAdapters> tasks_;
-  std::vector<at::Tensor> merged_old_, subtracted_old_, merged_all_;
+  enum class Fold { kOld, kSubtracted, kAll };            // W0 + sum_{s<t}, W0 - sum_{s<t}, W0 + sum_{s<=t}
+  const std::vector<at::Tensor>* fold(Fold which) const;  // made on first use after refresh()
+  mutable std::map<Fold, std::vector<at::Tensor>> folded_;
   std::vector<KvAdapter> current_;
 };
 
