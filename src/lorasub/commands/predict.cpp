@@ -165,7 +165,7 @@ class Predictor {
     at::Tensor feats;
     {
       model::AutocastScope autocast(at::kCPU, model_.bf16);  // as the learner's features()
-      feats = model_.vit->features(input).to(at::kFloat);
+      feats = model_.vit->eval_features(input).to(at::kFloat);
     }
     // Stable: among equal distances (logits) the lowest position first, as argmin
     // (argmax) picks it. The score: the cosine for NCM, the softmax probability for heads.

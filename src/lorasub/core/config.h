@@ -96,9 +96,15 @@ struct TrainConfig {
   std::string device = "auto";     // auto | cpu | cuda
   std::string precision = "fp32";  // fp32 | bf16 (autocast for the ViT forward/backward)
   bool tf32 = false;               // CUDA: TF32 matmuls/convolutions for fp32 (off: fidelity)
-  // after every task: how far earlier tasks' test-feature class means moved and the NCM
-  // accuracy their stale prototypes lose (one forward pass over earlier training images)
+  // after every task: how far earlier tasks' test-feature class means moved (from the
+  // evaluation pass) and the NCM accuracy their stale prototypes lose (train/drift.h)
   bool drift = true;
+  // stale-prototype measurement: the same seeded drift_sample training images of every
+  // earlier class at every task (0 = auto: the most, up to 64, that keep the pass within
+  // 1% of the plan's training compute); drift_full: every earlier training image instead
+  // (the cost grows with the square of the task count)
+  int64_t drift_sample = 0;
+  bool drift_full = false;
   // fault injection for tests: at global step fail_step (-1 = off) rank fail_rank
   // throws (fail_kind throw), makes its loss NaN (nan) or sends itself SIGUSR1 (signal)
   int64_t fail_step = -1;

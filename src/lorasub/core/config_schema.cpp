@@ -163,7 +163,13 @@ std::vector<Key> build_train() {
           .one_of({"fp32", "bf16"}),
       field("train.tf32", &C::train, &T::tf32, "CUDA: allow TF32 for fp32 matmuls and convolutions"),
       field("train.drift", &C::train, &T::drift,
-            "after each task, measure the feature drift of earlier tasks (one more pass over their images)"),
+            "after each task, measure the feature drift of earlier tasks and what their stale prototypes cost"),
+      field("train.drift_sample", &C::train, &T::drift_sample,
+            "training images per earlier class the stale-prototype measurement reads, the same ones at every "
+            "task (0 = auto: up to 64, within 1% of the plan's training compute)")
+          .at_least(0),
+      field("train.drift_full", &C::train, &T::drift_full,
+            "stale-prototype measurement over every earlier training image (exact; cost grows with tasks^2)"),
       field("train.fail_step", &C::train, &T::fail_step, "fault injection: global step to throw at (-1 = off)")
           .at_least(-1),
       field("train.fail_rank", &C::train, &T::fail_rank, "fault injection: rank that fails").at_least(0),

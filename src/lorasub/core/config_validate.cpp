@@ -39,6 +39,10 @@ void validate_config(const Config& cfg, const std::string& origin) {
     fail(origin + ": dist.backend nccl reduces GPU buffers and needs train.device cuda (or auto on a "
                   "GPU machine); with train.device cpu use dist.backend mpi or auto");
   }
+  if (cfg.train.drift && cfg.train.drift_full && cfg.train.drift_sample > 0) {
+    fail(origin + ": train.drift_full reads every earlier training image, so train.drift_sample (" +
+         std::to_string(cfg.train.drift_sample) + ") has no effect; set one of them");
+  }
 }
 
 }  // namespace lorasub

@@ -32,6 +32,7 @@ enum class Stream : uint64_t {
   kClassOrder = 5,
   kBackboneInit = 6,
   kSynthetic = 7,
+  kDriftSample = 8,
 };
 
 class Rng {

@@ -2,7 +2,9 @@
 
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
+#include <c10/core/InferenceMode.h>
 
+#include <chrono>
 #include <stdexcept>
 #include <string>
 
@@ -29,7 +31,9 @@ std::vector<at::Tensor> InfloraLearner::covariances(const BatchSource& batches, 
   const auto& s = vit_.shape();
   CovarianceAccumulator acc(s.depth, s.dim, device_);
   view.on_ln1 = [&acc](int64_t block, const at::Tensor& z) { acc.add(block, z); };
+  view.inputs_only = true;
   while (auto b = batches()) {
+    c10::InferenceMode inference;  // the batch's activations; the sums are made outside
     if (b->n > 0) features(batch_images(*b), view);
   }
   acc.allreduce(comm_);
@@ -45,11 +49,13 @@ void InfloraLearner::prepare_task(const BatchSource& train_batches) {
   view.adapters = nullptr;  // delta_t = B_t A_t = 0
   const std::vector<at::Tensor> cov = covariances(train_batches, view);
   model::TaskAdapters& current = bank_.task(task());
+  const auto t0 = std::chrono::steady_clock::now();
   for (size_t i = 0; i < cov.size(); ++i) {
     const at::Tensor a = design_down_projection(cov[i], memory_[i], cfg_.method.rank).to(device_);
     current.blocks[i].a_k = a.clone();
     current.blocks[i].a_v = a.clone();
   }
+  projector_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   freeze_down_projections();
   bank_.refresh();
 }

@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
+#include <c10/core/InferenceMode.h>
 
 #include <cmath>
 #include <stdexcept>
@@ -82,7 +83,8 @@ at::Tensor Learner::batch_labels(const data::Batch& b) const {
 
 at::Tensor Learner::features(const at::Tensor& images, const model::ForwardOptions& view) const {
   model::AutocastScope autocast(device_.type(), bf16_);
-  return vit_.features(images, view).to(at::kFloat);
+  const at::Tensor f = vit_.features(images, view);
+  return f.defined() ? f.to(at::kFloat) : f;  // undefined: view.inputs_only
 }
 
 void Learner::add_adapters() { bank_.add_task(cfg_.run.seed); }
@@ -99,6 +101,7 @@ void Learner::begin_task(int64_t t, const BatchSource& train_batches) {
   heads_.push_back(make_head(t));
   bank_.refresh();
   kept_dims_.assign(static_cast<size_t>(vit_.shape().depth), vit_.shape().dim);
+  projector_seconds_ = 0;
   prepare_task(train_batches);
   build_optimizer();
 }
@@ -194,9 +197,12 @@ at::Tensor Learner::class_means(const BatchSource& batches, int64_t first, int64
   const int64_t k = end - first, d = vit_.shape().dim;
   at::Tensor sums = at::zeros({k, d}, on_device(at::kDouble));
   std::vector<int64_t> counts(static_cast<size_t>(k), 0);
+  model::ForwardOptions view = eval_view();
+  view.cls_only = true;
   while (auto b = batches()) {
     if (b->n == 0) continue;
-    at::Tensor f = features(batch_images(*b), eval_view()).to(at::kDouble);
+    c10::InferenceMode inference;  // the batch's tensors only: nothing of it outlives the pass
+    at::Tensor f = features(batch_images(*b), view).to(at::kDouble);
     sums.index_add_(0, batch_labels(*b) - first, f);
     for (int64_t l : b->labels) counts.at(static_cast<size_t>(l - first))++;
   }
@@ -240,13 +246,15 @@ EvalResult Learner::evaluate(const BatchSource& batches, const EvalOptions& opti
   at::Tensor ncm_correct = at::zeros({task_ + 1}, on_device(at::kLong));
   at::Tensor alt_correct = at::zeros({task_ + 1}, on_device(at::kLong));
   const bool heads = predicts_with_heads();
-  const model::ForwardOptions view = eval_view();
+  model::ForwardOptions view = eval_view();
+  view.cls_only = true;
   at::Tensor sums = options.class_means ? at::zeros({seen, d}, on_device(at::kDouble)) : at::Tensor();
   std::vector<int64_t> class_counts(options.class_means ? static_cast<size_t>(seen) : 0, 0);
   at::Tensor protos = prototypes_.narrow(0, 0, seen);
   at::Tensor alt_protos = alt ? to_device(options.alt_prototypes.to(at::kFloat)) : at::Tensor();
   while (auto b = batches()) {
     if (b->n == 0) continue;
+    c10::InferenceMode inference;  // the batch's tensors only (the counts and sums are not)
     const at::Tensor labels = batch_labels(*b);
     const at::Tensor feats = features(batch_images(*b), view);
     const at::Tensor tasks = task_of_class.index_select(0, labels);

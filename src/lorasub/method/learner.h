@@ -117,6 +117,9 @@ class Learner {
   const at::Tensor& prototypes() const { return prototypes_; }  // C x d
   const std::vector<int64_t>& proto_counts() const { return proto_counts_; }
   const std::vector<int64_t>& kept_dims() const { return kept_dims_; }  // per block (DRS; d otherwise)
+  // Wall seconds begin_task spent deriving the task's projections from the covariances
+  // (DRS projectors, InfLoRA's A_t): the eigendecomposition part of the covariance phase.
+  double projector_seconds() const { return projector_seconds_; }
   size_t allreduce_bytes() const { return sync_ ? sync_->bytes() : 0; }
   // The parameters the optimizer trains in the current task (what the gradients sum over).
   const std::vector<at::Tensor>& trained_parameters() const { return trained_params_; }
@@ -155,7 +158,8 @@ class Learner {
   // ---- what the hooks work with ----
   at::Tensor batch_images(const data::Batch& b) const;
   at::Tensor batch_labels(const data::Batch& b) const;
-  // The CLS features of `images` (bf16 autocast with train.precision bf16), as float32.
+  // The CLS features of `images` (bf16 autocast with train.precision bf16), as float32;
+  // undefined with view.inputs_only.
   at::Tensor features(const at::Tensor& images, const model::ForwardOptions& view) const;
   at::TensorOptions on_device(at::ScalarType type) const;
   at::Tensor to_device(const at::Tensor& t) const;
@@ -169,6 +173,7 @@ class Learner {
   model::LoraBank bank_;
   std::vector<Head> heads_;
   std::vector<int64_t> kept_dims_;
+  double projector_seconds_ = 0;
 
  private:
   void build_optimizer();

@@ -2,7 +2,9 @@
 
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
+#include <c10/core/InferenceMode.h>
 
+#include <chrono>
 #include <stdexcept>
 #include <string>
 
@@ -29,14 +31,18 @@ void LoraDrsLearner::covariance_pass(const BatchSource& batches) {
   model::ForwardOptions view = cfg_.drs.subtract ? bank_.subtracted_view() : bank_.training_view();
   view.adapters = nullptr;  // delta_t is neither added nor subtracted
   view.on_ln1 = [&acc](int64_t block, const at::Tensor& z) { acc.add(block, z); };
+  view.inputs_only = true;
   while (auto b = batches()) {
+    c10::InferenceMode inference;  // the batch's activations; the sums are made outside
     if (b->n > 0) features(batch_images(*b), view);
   }
   acc.allreduce(comm_);
+  const auto t0 = std::chrono::steady_clock::now();
   for (int64_t i = 0; i < s.depth; ++i) {
     projectors_.push_back(make_projector(acc.covariance(i), cfg_.drs.energy));  // eigh on the host
     kept_dims_[i] = projectors_.back().kept;
   }
+  projector_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 std::vector<at::Tensor> LoraDrsLearner::add_parameters(ProjectedAdam& opt) {

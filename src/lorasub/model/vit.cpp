@@ -214,6 +214,8 @@ at::Tensor Vit::block_forward(int64_t i, const at::Tensor& x, const ForwardOptio
   const int64_t B = x.size(0), T = x.size(1), d = shape_.dim, H = shape_.heads;
   at::Tensor z = at::layer_norm(x, {d}, b.norm1_w, b.norm1_b, kLnEps);
   if (opt.on_ln1) opt.on_ln1(i, z);
+  const bool last = i + 1 == shape_.depth;
+  if (last && opt.inputs_only) return {};
   const at::Tensor& w = opt.qkv_weights ? (*opt.qkv_weights)[i] : b.qkv_w;
   at::Tensor qkv = at::linear(z, w, b.qkv_b);
   at::Tensor q = qkv.narrow(-1, 0, d), k = qkv.narrow(-1, d, d), v = qkv.narrow(-1, 2 * d, d);
@@ -233,16 +235,21 @@ at::Tensor Vit::block_forward(int64_t i, const at::Tensor& x, const ForwardOptio
     first = first + at::linear(at::linear(z, s.a_k) * s.scale_k, s.b_k);
     v = v + at::linear(at::linear(z, s.a_v) * s.scale_v, s.b_v);
   }
-  auto heads = [&](const at::Tensor& t) { return t.reshape({B, T, H, d / H}).transpose(1, 2); };
+  // cls_only: the last block's queries (and so everything after the attention) for the
+  // CLS token alone; keys and values stay every token's.
+  const bool one = last && opt.cls_only;
+  const int64_t Tq = one ? 1 : T;
+  const at::Tensor qq = one ? q.narrow(1, 0, 1) : q;
+  auto heads = [&](const at::Tensor& t, int64_t n) { return t.reshape({B, n, H, d / H}).transpose(1, 2); };
 #if TORCH_VERSION_MAJOR >= 2
-  at::Tensor o = at::scaled_dot_product_attention(heads(q), heads(k), heads(v));
+  at::Tensor o = at::scaled_dot_product_attention(heads(qq, Tq), heads(k, T), heads(v, T));
 #else
   const double scale = 1.0 / std::sqrt(static_cast<double>(d / H));
-  at::Tensor attn = at::softmax(at::matmul(heads(q), heads(k).transpose(-2, -1)) * scale, -1);
-  at::Tensor o = at::matmul(attn, heads(v));
+  at::Tensor attn = at::softmax(at::matmul(heads(qq, Tq), heads(k, T).transpose(-2, -1)) * scale, -1);
+  at::Tensor o = at::matmul(attn, heads(v, T));
 #endif
-  o = o.transpose(1, 2).reshape({B, T, d});
-  at::Tensor h = x + at::linear(o, b.proj_w, b.proj_b);
+  o = o.transpose(1, 2).reshape({B, Tq, d});
+  at::Tensor h = (one ? x.narrow(1, 0, 1) : x) + at::linear(o, b.proj_w, b.proj_b);
   at::Tensor m = at::layer_norm(h, {d}, b.norm2_w, b.norm2_b, kLnEps);
   m = at::linear(at::gelu(at::linear(m, b.fc1_w, b.fc1_b)), b.fc2_w, b.fc2_b);
   return h + m;
@@ -258,6 +265,7 @@ at::Tensor Vit::features(const at::Tensor& x, const ForwardOptions& opt) const {
   t = t.flatten(2).transpose(1, 2);
   t = at::cat({cls_token_.expand({B, 1, shape_.dim}), t}, 1) + pos_embed_;
   for (int64_t i = 0; i < shape_.depth; ++i) t = block_forward(i, t, opt);
+  if (opt.inputs_only) return {};
   t = at::layer_norm(t, {shape_.dim}, norm_w_, norm_b_, kLnEps);
   return t.select(1, 0);
 }

@@ -60,6 +60,14 @@ struct ForwardOptions {
   bool adapt_query = false;
   // Called with each block's LN1 output (B x T x d), e.g. for the covariance pass.
   std::function<void(int64_t block, const at::Tensor& ln1_out)> on_ln1;
+  // Stop after the last block's on_ln1 call: features() returns an undefined tensor
+  // (a pass that only reads the blocks' inputs, such as the covariance pass).
+  bool inputs_only = false;
+  // The last block computes its attention output and MLP for the CLS token only, the one
+  // row features() returns: the same features in exact arithmetic (the last bits may
+  // differ, the matrix shapes do), at 1/T of that block's attention and MLP. Every
+  // gradient-free pass (prototypes, evaluation, drift, predict) uses it.
+  bool cls_only = false;
 };
 
 class Vit {
@@ -77,6 +85,11 @@ class Vit {
 
   // CLS feature after the final norm: B x d. x: B x C x H x W floats.
   at::Tensor features(const at::Tensor& x, const ForwardOptions& opt = {}) const;
+  // features() with ForwardOptions::cls_only: what gradient-free passes compute.
+  at::Tensor eval_features(const at::Tensor& x, ForwardOptions opt = {}) const {
+    opt.cls_only = true;
+    return features(x, opt);
+  }
 
   const VitShape& shape() const { return shape_; }
   // Moves every weight to `device` (fp32 kept); features() then expects inputs there.

@@ -81,6 +81,7 @@ TaskRecord parse_task(const json& t, size_t index, const std::string& path) {
     r.seconds.prototypes = number_or(*sec, "prototypes", 0);
     r.seconds.eval = number_or(*sec, "eval", 0);
     r.seconds.checkpoint = number_or(*sec, "checkpoint", 0);
+    r.seconds.drift = number_or(*sec, "drift", 0);
   }
   return r;
 }

@@ -10,7 +10,7 @@
 namespace lorasub::report {
 
 struct PhaseSeconds {
-  double covariance = 0, train = 0, prototypes = 0, eval = 0, checkpoint = 0;
+  double covariance = 0, train = 0, prototypes = 0, eval = 0, checkpoint = 0, drift = 0;
 };
 
 struct TaskRecord {

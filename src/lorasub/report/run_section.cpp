@@ -158,12 +158,12 @@ std::string phase_chart(const RunData& r) {
   c.y_label = "seconds";
   c.stacked = true;
   c.categories = numbered(r.tasks.size());
-  const char* names[] = {"covariance", "train", "prototypes", "eval", "checkpoint"};
-  for (size_t p = 0; p < 5; ++p) {
+  const char* names[] = {"covariance", "train", "prototypes", "eval", "checkpoint", "drift"};
+  for (size_t p = 0; p < 6; ++p) {
     BarSeries s{names[p], palette(p), {}, {}};
     for (const TaskRecord& t : r.tasks) {
       const PhaseSeconds& x = t.seconds;
-      const double v[] = {x.covariance, x.train, x.prototypes, x.eval, x.checkpoint};
+      const double v[] = {x.covariance, x.train, x.prototypes, x.eval, x.checkpoint, x.drift};
       s.values.push_back(v[p]);
     }
     c.series.push_back(s);

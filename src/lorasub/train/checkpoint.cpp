@@ -63,7 +63,13 @@ std::vector<double> phases(const PhaseSeconds& p) {
   return {p.covariance, p.train, p.prototypes, p.eval, p.checkpoint};
 }
 PhaseSeconds phases_of(const std::vector<double>& v, size_t i) {
-  return {v[i], v[i + 1], v[i + 2], v[i + 3], v[i + 4]};
+  PhaseSeconds p;
+  p.covariance = v[i];
+  p.train = v[i + 1];
+  p.prototypes = v[i + 2];
+  p.eval = v[i + 3];
+  p.checkpoint = v[i + 4];
+  return p;
 }
 
 // Root attributes and the plan: what the checkpoint is and where training stands.
@@ -118,7 +124,8 @@ void write_learner(io::H5Writer& w, const method::LearnerState& l) {
 }
 
 // Metrics and timings of the finished tasks, and of the one in progress; the drift.
-void write_trainer(io::H5Writer& w, const TrainerState& t, int64_t depth, const at::Tensor& drift_reference) {
+void write_trainer(io::H5Writer& w, const TrainerState& t, int64_t depth, const at::Tensor& drift_reference,
+                   const at::Tensor& drift_sample_reference) {
   const TrainSummary& s = t.summary;
   const int64_t rows = s.accuracy.rows();
   w.write("accuracy/matrix", {rows, rows}, square(s.accuracy.matrix()));
@@ -129,6 +136,10 @@ void write_trainer(io::H5Writer& w, const TrainerState& t, int64_t depth, const 
   w.write("timing/phase_seconds", {static_cast<int64_t>(s.seconds.size()), 5}, secs);
   w.write("timing/step_seconds", {static_cast<int64_t>(s.step_seconds.size())}, s.step_seconds);
   w.write("timing/current_phase_seconds", {5}, phases(t.current));
+  std::vector<double> more;
+  for (const auto& p : s.seconds) more.insert(more.end(), {p.drift, p.projector});
+  w.write("timing/drift_projector_seconds", {static_cast<int64_t>(s.seconds.size()), 2}, more);
+  w.write("timing/current_drift_projector_seconds", {2}, std::vector<double>{t.current.drift, t.current.projector});
   w.write("timing/wall_seconds", {}, &s.wall_seconds);
   w.write("timing/current_step_seconds", {}, &t.current_step_seconds);
   w.write("progress/images_trained", {}, &s.images_trained);
@@ -138,6 +149,7 @@ void write_trainer(io::H5Writer& w, const TrainerState& t, int64_t depth, const 
   w.write("drs/kept_history", {static_cast<int64_t>(s.kept.size()), depth}, kept);
   if (!drift_reference.defined()) return;  // train.drift off
   put(w, "drift/reference_means", drift_reference);
+  if (drift_sample_reference.defined()) put(w, "drift/sample_reference_means", drift_sample_reference);
   std::vector<double> rec;
   for (const auto& d : s.drift)
     rec.insert(rec.end(), {static_cast<double>(d.task), static_cast<double>(d.after_task), d.mean_cosine_distance,
@@ -224,6 +236,18 @@ void read_trainer(const io::H5Reader& r, size_t depth, Checkpoint& c) {
   s.step_seconds = r.read_f64("timing/step_seconds");
   const std::vector<double> cur = r.read_f64("timing/current_phase_seconds");
   if (cur.size() == 5) c.trainer.current = phases_of(cur, 0);
+  if (r.has("timing/drift_projector_seconds")) {  // absent in older checkpoints
+    const std::vector<double> more = r.read_f64("timing/drift_projector_seconds");
+    for (size_t i = 0; 2 * i + 1 < more.size() && i < s.seconds.size(); ++i) {
+      s.seconds[i].drift = more[2 * i];
+      s.seconds[i].projector = more[2 * i + 1];
+    }
+    const std::vector<double> cm = r.read_f64("timing/current_drift_projector_seconds");
+    if (cm.size() == 2) {
+      c.trainer.current.drift = cm[0];
+      c.trainer.current.projector = cm[1];
+    }
+  }
   s.wall_seconds = r.read_f64("timing/wall_seconds").at(0);
   c.trainer.current_step_seconds = r.read_f64("timing/current_step_seconds").at(0);
   s.images_trained = r.read_i64("progress/images_trained").at(0);
@@ -233,6 +257,7 @@ void read_trainer(const io::H5Reader& r, size_t depth, Checkpoint& c) {
     s.kept.emplace_back(kept.begin() + i, kept.begin() + i + depth);
   if (!r.has("drift/reference_means")) return;
   c.drift_reference = get_f32(r, "drift/reference_means");
+  if (r.has("drift/sample_reference_means")) c.drift_sample_reference = get_f32(r, "drift/sample_reference_means");
   const std::vector<double> rec = r.read_f64("drift/records");
   for (size_t i = 0; i + 4 <= rec.size(); i += 4)
     s.drift.push_back({static_cast<int64_t>(rec[i]), static_cast<int64_t>(rec[i + 1]), rec[i + 2], rec[i + 3]});
@@ -244,7 +269,7 @@ void write_checkpoint(const std::string& path, const Checkpoint& c) {
   io::H5Writer w(path);
   write_identity(w, c);
   write_learner(w, c.learner);
-  write_trainer(w, c.trainer, static_cast<int64_t>(c.learner.kept_dims.size()), c.drift_reference);
+  write_trainer(w, c.trainer, static_cast<int64_t>(c.learner.kept_dims.size()), c.drift_reference, c.drift_sample_reference);
   w.commit();
 }
 

@@ -24,7 +24,8 @@ struct Checkpoint {
   std::vector<int64_t> class_order, task_sizes;
   int64_t ranks = 1;  // ranks of the run that wrote it
   int64_t created_unix = 0;
-  at::Tensor drift_reference;  // train.drift: DriftTracker::reference() (undefined: none)
+  at::Tensor drift_reference;         // train.drift: DriftTracker::reference() (undefined: none)
+  at::Tensor drift_sample_reference;  // train.drift, sampled: DriftTracker::sample_reference()
 };
 
 // Atomic: temporary name, fsync, rename (io::H5Writer). Throws with the path on failure.

@@ -43,6 +43,7 @@ Checkpoint Trainer::make_checkpoint(const std::string& kind, int64_t t, int64_t 
   c.ranks = world_.size;
   c.created_unix = static_cast<int64_t>(std::time(nullptr));
   c.drift_reference = drift_.reference();
+  c.drift_sample_reference = drift_.sample_reference();
   return c;
 }
 
@@ -105,9 +106,12 @@ void Trainer::write_outputs() const {
                             {"prototypes", p.prototypes},
                             {"eval", p.eval},
                             {"checkpoint", p.checkpoint},
+                            {"drift", p.drift},
+                            {"projector", p.projector},
                             {"total", p.total()}}}});
   }
   if (cfg_.train.drift) {
+    j["drift_sample_per_class"] = drift_per_class_;  // 0: every earlier training image (train.drift_full)
     j["feature_drift"] = nlohmann::json::array();
     for (const DriftRecord& d : s.drift)
       j["feature_drift"].push_back({{"task", d.task},

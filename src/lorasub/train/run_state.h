@@ -11,9 +11,13 @@
 
 namespace lorasub::train {
 
+// A task's wall seconds by phase. projector is the part of covariance spent deriving the
+// projector (eigh); drift is the stale-prototype pass (train.drift), apart from eval.
 struct PhaseSeconds {
   double covariance = 0, train = 0, prototypes = 0, eval = 0, checkpoint = 0;
-  double total() const { return covariance + train + prototypes + eval + checkpoint; }
+  double drift = 0, projector = 0;
+  double boundary() const { return covariance + prototypes + eval + checkpoint + drift; }
+  double total() const { return train + boundary(); }
 };
 
 struct TrainSummary {

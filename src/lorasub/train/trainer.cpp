@@ -39,7 +39,19 @@ Trainer::Trainer(const Config& cfg, const dist::World& world, dist::Communicator
   vit_->to(device_.device);
   learner_ = method::make_learner(*vit_, cfg_, plan_, comm_);
   backbone_sha256_ = backbone_identity(cfg.model.weights);
+  choose_drift_sample();
   start_metrics();
+}
+
+void Trainer::choose_drift_sample() {
+  if (!cfg_.train.drift || cfg_.train.drift_full) return;
+  drift_per_class_ = cfg_.train.drift_sample;
+  if (drift_per_class_ == 0) {
+    std::vector<int64_t> images(static_cast<size_t>(plan_.num_tasks()), 0);
+    for (int64_t l : data_.train.labels) images.at(static_cast<size_t>(plan_.task_of_class(l)))++;
+    drift_per_class_ = auto_drift_sample(plan_, images, cfg_.train.init_epochs, cfg_.train.epochs);
+  }
+  drift_sample_ = draw_drift_sample(data_.train.labels, plan_.num_classes(), drift_per_class_, cfg_.run.seed);
 }
 
 Trainer::~Trainer() {
@@ -106,6 +118,13 @@ TrainSummary Trainer::run(int64_t max_tasks) {
                                        std::to_string(at::get_num_threads()) + " thread(s) each; device " +
                                        device_.description + ", " + cfg_.train.precision + ", " + comm_.name());
   announce_stops();
+  if (cfg_.train.drift)
+    Progress::line(world_.is_root(),
+                   "lorasub: drift: stale prototypes " +
+                       (drift_per_class_ > 0 ? "from " + std::to_string(drift_per_class_) +
+                                                   " training images per class (train.drift_sample" +
+                                                   (cfg_.train.drift_sample == 0 ? ", auto)" : ")")
+                                             : std::string("from every earlier training image (train.drift_full)")));
   auto wall = [&] { return wall_before_ + since(t0); };
   // A resumed run shows the accuracies and the drift measured before the stop.
   if (const auto& acc = state_.summary.accuracy; acc.rows() > 0 && metrics_.enabled()) {

@@ -76,8 +76,14 @@ class Trainer {
   method::BatchSource batches(data::Loader& loader, int64_t t, const std::vector<int64_t>& idx, int64_t bs,
                               int64_t epoch) const;
   void run_task(int64_t t);
-  // Prototypes-recomputed drift pass (train.drift) and the evaluation of tasks 0..t.
+  // The drift pass (train.drift) and the evaluation of tasks 0..t.
   method::EvalResult evaluate_task(int64_t t, TaskLoaders& loaders, const std::vector<int64_t>& test_idx);
+  // The prototypes classes 0..end_class(t) would get now: earlier classes' estimated from
+  // the drift sample (or recomputed from every image: train.drift_full), task t's as
+  // stored. Undefined when there is nothing earlier to compare (task 0).
+  at::Tensor drift_prototypes(int64_t t, data::Loader& plain_train);
+  // train.drift: the images per class the stale-prototype measurement reads (0: all).
+  void choose_drift_sample();
   // The task's row, timings, metrics, task-end checkpoint and progress line.
   void record_task(int64_t t, const method::EvalResult& ev);
   void train_epochs(int64_t t, const std::vector<int64_t>& indices, data::Loader& loader);
@@ -106,6 +112,8 @@ class Trainer {
   std::unique_ptr<model::Vit> vit_;
   std::unique_ptr<method::Learner> learner_;
   DriftTracker drift_{plan_};
+  std::vector<std::vector<int64_t>> drift_sample_;  // per class: training indices (train.drift, sampled)
+  int64_t drift_per_class_ = 0;                     // images per class of drift_sample_ (0: full pass)
   int64_t global_step_ = 0;
   StepObserver on_step_;
   TrainerState state_;  // what a checkpoint saves and a resume restores

@@ -132,6 +132,7 @@ void Trainer::restore_from(const Checkpoint& c, const std::string& path, bool co
   }
   state_ = c.trainer;
   if (c.drift_reference.defined()) drift_.set_reference(c.drift_reference);
+  if (c.drift_sample_reference.defined()) drift_.set_sample_reference(c.drift_sample_reference);
   global_step_ = c.pos.global_step;
   wall_before_ = c.trainer.summary.wall_seconds;
   start_task_ = c.pos.task_done ? c.pos.task + 1 : c.pos.task;

@@ -71,8 +71,10 @@ void Trainer::run_task(int64_t t) {
   metrics_.task_started(t, plan_.num_tasks());
   auto c0 = Clock::now();
   if (!mid) {
-    learner_->begin_task(t, batches(*loaders.augmented, t, train_idx, cfg_.train.batch_size, kCovarianceEpoch));
+    // The pre-task pass takes no step: evaluation-sized batches (the sums do not depend on them).
+    learner_->begin_task(t, batches(*loaders.augmented, t, train_idx, cfg_.train.eval_batch_size, kCovarianceEpoch));
     state_.current.covariance = since(c0);
+    state_.current.projector = learner_->projector_seconds();
     metrics_.covariance_pass(t, state_.current.covariance);
   }
   metrics_.drs_kept(learner_->kept_dims());
@@ -80,31 +82,46 @@ void Trainer::run_task(int64_t t) {
   const double train_before = state_.current.train;
   if (!(mid && learner_->trained())) {
     if (learner_->trains()) train_epochs(t, train_idx, *loaders.augmented);
-    learner_->end_training(batches(*loaders.augmented, t, train_idx, cfg_.train.batch_size, kAfterTrainingEpoch));
+    learner_->end_training(
+        batches(*loaders.augmented, t, train_idx, cfg_.train.eval_batch_size, kAfterTrainingEpoch));
   }
   state_.current.train = train_before + since(c0);
   c0 = Clock::now();
   learner_->add_prototypes(batches(*loaders.plain_train, t, train_idx, cfg_.train.eval_batch_size, 0));
   state_.current.prototypes = since(c0);
-  c0 = Clock::now();
   const method::EvalResult ev = evaluate_task(t, loaders, test_idx);
-  state_.current.eval = since(c0);
   record_task(t, ev);
 }
 
+at::Tensor Trainer::drift_prototypes(int64_t t, data::Loader& plain_train) {
+  const int64_t bs = cfg_.train.eval_batch_size, first = plan_.first_class(t), end = plan_.end_class(t);
+  const at::Tensor stored = learner_->prototypes().narrow(0, 0, end);
+  if (cfg_.train.drift_full) {
+    if (t == 0) return {};
+    const auto old_idx = data::TaskPlan::indices_in_range(data_.train.labels, 0, first);
+    at::Tensor fresh = stored.clone();
+    fresh.narrow(0, 0, first).copy_(learner_->class_means(batches(plain_train, t, old_idx, bs, 0), 0, first));
+    return fresh;
+  }
+  std::vector<int64_t> idx;
+  for (int64_t c = 0; c < end; ++c)
+    idx.insert(idx.end(), drift_sample_.at(static_cast<size_t>(c)).begin(), drift_sample_[static_cast<size_t>(c)].end());
+  std::sort(idx.begin(), idx.end());
+  const at::Tensor now = learner_->class_means(batches(plain_train, t, idx, bs, 0), 0, end);
+  at::Tensor fresh = drift_.fresh_from_sample(t, stored, now);  // also task t's reference
+  return t > 0 ? fresh : at::Tensor();
+}
+
 method::EvalResult Trainer::evaluate_task(int64_t t, TaskLoaders& loaders, const std::vector<int64_t>& test_idx) {
-  const int64_t bs = cfg_.train.eval_batch_size;
   method::EvalOptions opt;
   opt.class_means = cfg_.train.drift;
-  if (cfg_.train.drift && t > 0) {
-    // The prototypes earlier classes would get now (the drift measurement's one extra pass).
-    const int64_t first = plan_.first_class(t);
-    const auto old_idx = data::TaskPlan::indices_in_range(data_.train.labels, 0, first);
-    opt.alt_prototypes = learner_->prototypes().narrow(0, 0, plan_.end_class(t)).clone();
-    opt.alt_prototypes.narrow(0, 0, first)
-        .copy_(learner_->class_means(batches(*loaders.plain_train, t, old_idx, bs, 0), 0, first));
-  }
-  method::EvalResult ev = learner_->evaluate(batches(*loaders.plain_test, t, test_idx, bs, 0), opt);
+  auto c0 = Clock::now();
+  if (cfg_.train.drift) opt.alt_prototypes = drift_prototypes(t, *loaders.plain_train);
+  state_.current.drift = since(c0);
+  c0 = Clock::now();
+  method::EvalResult ev =
+      learner_->evaluate(batches(*loaders.plain_test, t, test_idx, cfg_.train.eval_batch_size, 0), opt);
+  state_.current.eval = since(c0);
   if (cfg_.train.drift) {
     const auto records =
         drift_.measure(t, ev.class_means, ev.ncm_per_task(), t > 0 ? ev.alt_per_task() : ev.ncm_per_task());
@@ -135,7 +152,8 @@ void Trainer::record_task(int64_t t, const method::EvalResult& ev) {
   Progress::line(world_.is_root(),
                  "task " + std::to_string(t + 1) + "/" + std::to_string(plan_.num_tasks()) +
                      fmt(": A_t %.2f%%  (cov %.1fs, train %.1fs, ", ev.overall(), sec.covariance, sec.train) +
-                     fmt("protos %.1fs, eval %.1fs, ckpt %.1fs)", sec.prototypes, sec.eval, sec.checkpoint));
+                     fmt("protos %.1fs, eval %.1fs, ", sec.prototypes, sec.eval) +
+                     fmt("drift %.1fs, ckpt %.1fs)", sec.drift, sec.checkpoint));
 }
 
 void Trainer::train_epochs(int64_t t, const std::vector<int64_t>& indices, data::Loader& loader) {

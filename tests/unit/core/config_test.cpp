@@ -85,7 +85,7 @@ Config non_default() {
   c.drs = {0.1, false, false};
   c.inflora = {0.9, 0.95};
   c.loss = {1.0 / 3.0, 0.5};
-  c.train = {64, 2, 3, 2e-4, 1e-10, 0.1 + 0.2, 512, 1, 3, "cuda", "bf16", true, false, 7, 1, "nan"};
+  c.train = {64, 2, 3, 2e-4, 1e-10, 0.1 + 0.2, 512, 1, 3, "cuda", "bf16", true, false, 13, true, 7, 1, "nan"};
   c.pretrain = {"fashion-mnist", "~/data", 5, 2.5e-3, 0.05, 32, "out.safetensors"};
   c.dist = {"nccl", 42.5};
   c.ckpt = {false, 100, 2.5, 5, false, 0};

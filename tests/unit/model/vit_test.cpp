@@ -127,6 +127,47 @@ TEST(Vit, ForwardMatchesPerTokenReference) {
   }
 }
 
+TEST(Vit, ClsOnlyLastBlockGivesTheSameFeatures) {
+  // The per-token reference computes every token through every block; the CLS-only last
+  // block must land on it too, with adapters on q (SD-LoRA) as well as k.
+  Vit v = Vit::random(tiny(), 5);
+  {
+    at::NoGradGuard ng;
+    for (auto& [n, t] : v.named_tensors()) t.add_(at::randn_like(t) * 0.05);
+  }
+  at::Tensor x = at::rand({3, 3, 8, 8});
+  const at::Tensor got = v.eval_features(x);
+  for (int64_t i = 0; i < 3; ++i)
+    EXPECT_LT((got[i].to(at::kDouble) - reference_features(v, x[i])).abs().max().item<double>(), 1e-4);
+  // Against the full last block: fp32 rounding only (features are O(1) after the final
+  // LayerNorm; d = 12 terms per dot product at u = 6e-8, a few layers deep).
+  std::vector<KvAdapter> adapters;
+  for (int b = 0; b < 2; ++b)
+    adapters.push_back({at::randn({2, 12}), at::randn({12, 2}) * 0.1, at::randn({2, 12}), at::randn({12, 2}) * 0.1});
+  for (bool query : {false, true}) {
+    ForwardOptions o;
+    o.adapters = &adapters;
+    o.adapt_query = query;
+    const at::Tensor full = v.features(x, o), one = v.eval_features(x, o);
+    EXPECT_LT((full - one).norm().item<double>(), 1e-5 * full.norm().item<double>()) << "adapt_query " << query;
+  }
+}
+
+TEST(Vit, InputsOnlyStopsAfterTheLastBlocksInputs) {
+  Vit v = Vit::random(tiny(), 6);
+  at::Tensor x = at::rand({2, 3, 8, 8});
+  std::vector<at::Tensor> full, stopped;
+  ForwardOptions o;
+  o.on_ln1 = [&full](int64_t, const at::Tensor& z) { full.push_back(z.clone()); };
+  v.features(x, o);
+  o.on_ln1 = [&stopped](int64_t, const at::Tensor& z) { stopped.push_back(z.clone()); };
+  o.inputs_only = true;
+  EXPECT_FALSE(v.features(x, o).defined());
+  ASSERT_EQ(stopped.size(), 2u);
+  ASSERT_EQ(full.size(), 2u);
+  for (size_t b = 0; b < 2; ++b) EXPECT_TRUE(stopped[b].equal(full[b])) << "block " << b;
+}
+
 TEST(Vit, RejectsWrongInputShape) {
   Vit v = Vit::random(tiny(), 4);
   EXPECT_THROW(v.features(at::rand({1, 1, 8, 8})), std::invalid_argument);

@@ -48,13 +48,13 @@ Checkpoint sample(int64_t global_step, bool task_done) {
   TrainSummary& s = c.trainer.summary;
   s.accuracy.add_row({90.0}, 90.0);
   s.accuracy.add_row({80.0, 70.5}, 75.25);
-  s.seconds = {{1, 2, 3, 4, 5}, {6, 7, 8, 9, 10}};
+  s.seconds = {{1, 2, 3, 4, 5, 0.5, 0.25}, {6, 7, 8, 9, 10, 1.5, 0.125}};
   s.kept = {{4, 4}, {3, 2}};
   s.step_seconds = {0.5, 0.25};
   s.wall_seconds = 123.5;
   s.images_trained = 4567;
   s.drift = {{0, 1, 0.125, -1.5}};
-  c.trainer.current = {0.5, 1.5, 2.5, 3.5, 4.5};
+  c.trainer.current = {0.5, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5};
   c.trainer.current_step_seconds = 9.75;
   c.trainer.current_steps = 39;
   c.trainer.history_json = R"([{"from":"x","global_step":5}])";
@@ -68,6 +68,7 @@ Checkpoint sample(int64_t global_step, bool task_done) {
   c.ranks = 2;
   c.created_unix = 1700000000;
   c.drift_reference = ramp({4, 4}, -2.0f);
+  c.drift_sample_reference = ramp({4, 4}, -3.0f);
   return c;
 }
 
@@ -114,6 +115,10 @@ TEST(Checkpoint, EveryFieldIsReadBackAsWritten) {
   EXPECT_EQ(s.accuracy.overall(), in.trainer.summary.accuracy.overall());
   ASSERT_EQ(s.seconds.size(), 2u);
   EXPECT_EQ(s.seconds[1].checkpoint, 10);
+  EXPECT_EQ(s.seconds[1].drift, 1.5);
+  EXPECT_EQ(s.seconds[1].projector, 0.125);
+  EXPECT_EQ(out.trainer.current.drift, 5.5);
+  EXPECT_EQ(out.trainer.current.projector, 6.5);
   EXPECT_EQ(s.kept, in.trainer.summary.kept);
   EXPECT_EQ(s.step_seconds, in.trainer.summary.step_seconds);
   EXPECT_EQ(s.wall_seconds, 123.5);
@@ -133,6 +138,7 @@ TEST(Checkpoint, EveryFieldIsReadBackAsWritten) {
   EXPECT_EQ(out.ranks, 2);
   EXPECT_EQ(out.created_unix, 1700000000);
   expect_equal(out.drift_reference, in.drift_reference, "drift reference");
+  expect_equal(out.drift_sample_reference, in.drift_sample_reference, "drift sample reference");
 }
 
 TEST(Checkpoint, AFlippedByteOrAForeignFileIsRefusedNamingIt) {
