@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -75,8 +76,68 @@ std::vector<at::Tensor> LoraBank::current_parameters() const {
   return out;
 }
 
+std::vector<LoraBank::Stamp> LoraBank::stamp(int64_t task) const {
+  std::vector<Stamp> out;
+  for (const auto& a : tasks_.at(task).blocks)
+    for (const at::Tensor* t : {&a.a_k, &a.b_k, &a.a_v, &a.b_v}) out.push_back({t->data_ptr(), t->_version()});
+  return out;
+}
+
+void LoraBank::sum_deltas(int64_t upto) const {
+  at::NoGradGuard no_grad;
+  bool valid = upto >= summed_;
+  for (int64_t s = 0; valid && s < summed_; ++s) {
+    const std::vector<Stamp> now = stamp(s);
+    for (size_t k = 0; valid && k < now.size(); ++k)
+      valid = now[k].ptr == stamps_[s][k].ptr && now[k].version == stamps_[s][k].version;
+  }
+  const int64_t d = vit_.shape().dim;
+  if (!valid || sum1_.empty()) {
+    const auto f64 = vit_.blocks().front().qkv_w.options().dtype(at::kDouble);
+    sum1_.clear();
+    sumv_.clear();
+    for (int64_t i = 0; i < vit_.shape().depth; ++i) {
+      sum1_.push_back(at::zeros({d, d}, f64));
+      sumv_.push_back(at::zeros({d, d}, f64));
+    }
+    stamps_.clear();
+    summed_ = 0;
+  }
+  for (; summed_ < upto; ++summed_) {  // task order, as folded_qkv(upto, scale) adds them
+    for (int64_t i = 0; i < vit_.shape().depth; ++i) {
+      const KvAdapter& a = tasks_.at(summed_).blocks[i];
+      sum1_[i] += 1.0 * at::matmul(a.b_k.detach().to(at::kDouble), a.a_k.detach().to(at::kDouble));
+      sumv_[i] += 1.0 * at::matmul(a.b_v.detach().to(at::kDouble), a.a_v.detach().to(at::kDouble));
+    }
+    stamps_.push_back(stamp(summed_));
+  }
+}
+
 std::vector<at::Tensor> LoraBank::folded_qkv(int64_t upto, int sign) const {
-  return folded_qkv(upto, [sign](int64_t, int64_t, int) { return static_cast<double>(sign); });
+  at::NoGradGuard no_grad;
+  // The current task may still train: it is added to a copy, never kept.
+  const int64_t frozen = std::min(upto, std::max<int64_t>(num_tasks() - 1, 0));
+  sum_deltas(frozen);
+  const int64_t d = vit_.shape().dim;
+  const int64_t first_row = targets_ == LoraTargets::kQueryValue ? 0 : d;
+  std::vector<at::Tensor> out;
+  for (int64_t i = 0; i < vit_.shape().depth; ++i) {
+    at::Tensor w = vit_.blocks()[i].qkv_w.detach().clone();
+    if (upto > 0) {
+      at::Tensor d1 = sum1_[i], dv = sumv_[i];
+      if (upto > frozen) {
+        const KvAdapter& a = tasks_.at(frozen).blocks[i];
+        d1 = d1 + 1.0 * at::matmul(a.b_k.detach().to(at::kDouble), a.a_k.detach().to(at::kDouble));
+        dv = dv + 1.0 * at::matmul(a.b_v.detach().to(at::kDouble), a.a_v.detach().to(at::kDouble));
+      }
+      // sum_s (-delta_s) == -(sum_s delta_s) in IEEE arithmetic: the signed sum, exactly.
+      at::Tensor w1 = w.narrow(0, first_row, d), wv = w.narrow(0, 2 * d, d);
+      w1.copy_((w1.to(at::kDouble) + (sign < 0 ? -d1 : d1)).to(at::kFloat));
+      wv.copy_((wv.to(at::kDouble) + (sign < 0 ? -dv : dv)).to(at::kFloat));
+    }
+    out.push_back(w);
+  }
+  return out;
 }
 
 std::vector<at::Tensor> LoraBank::folded_qkv(int64_t upto, const DeltaScale& scale) const {

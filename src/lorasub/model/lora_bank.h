@@ -51,7 +51,10 @@ class LoraBank {
   std::vector<at::Tensor> current_parameters() const;
 
   // Per-block qkv weights W0 + sign * sum_{s < upto} delta_s on the k and v rows
-  // (sum accumulated in float64 in task order, then added to W0 and rounded once).
+  // (sum accumulated in float64 in task order, then added to W0 and rounded once). The
+  // float64 sums of the frozen tasks' deltas are kept from one call to the next and
+  // extended by the tasks added since, so a task's folds cost one delta each, not one
+  // per earlier task; the values are those of summing from scratch, bit for bit.
   std::vector<at::Tensor> folded_qkv(int64_t upto, int sign) const;
   // The same with task s's delta times scale(s, block, target).
   std::vector<at::Tensor> folded_qkv(int64_t upto, const DeltaScale& scale) const;
@@ -76,6 +79,20 @@ class LoraBank {
   const std::vector<at::Tensor>* fold(Fold which) const;  // made on first use after refresh()
   mutable std::map<Fold, std::vector<at::Tensor>> folded_;
   std::vector<KvAdapter> current_;
+  // sum_{s < summed_} delta_s per block (float64, k or q rows then v rows), and what each
+  // summed task's tensors were (storage and version): a task changed or replaced since
+  // (a restore, a rollback) is noticed and the sums are made again from task 0.
+  struct Stamp {
+    const void* ptr = nullptr;
+    int64_t version = 0;
+  };
+  mutable std::vector<at::Tensor> sum1_, sumv_;
+  mutable std::vector<std::vector<Stamp>> stamps_;
+  mutable int64_t summed_ = 0;
+  // Extends (or remakes) the kept sums to tasks [0, upto) with upto < num_tasks() or
+  // every task frozen; returns whether they are valid for `upto`.
+  void sum_deltas(int64_t upto) const;
+  std::vector<Stamp> stamp(int64_t task) const;
 };
 
 }  // namespace lorasub::model
