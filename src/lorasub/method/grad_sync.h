@@ -38,6 +38,8 @@ class GradSync {
   // this includes the step's queued backward kernels the all-reduce waits for.)
   double last_seconds() const { return last_seconds_; }
   const at::Tensor& buffer() const { return buffer_; }
+  // The gradients' part of the buffer (without the control slots), in parameter order.
+  at::Tensor gradients() const { return buffer_.narrow(0, 0, static_cast<int64_t>(layout_.control_offset(0))); }
 
  private:
   std::vector<at::Tensor> params_;

@@ -120,6 +120,8 @@ void Learner::build_optimizer() {
   adam_ = std::make_unique<ProjectedAdam>(0.9, 0.999, 1e-8, step_rule());
   trained_params_ = add_parameters(*adam_);
   sync_ = std::make_unique<GradSync>(trained_params_);
+  // add_parameters returns the optimizer's order, the bucket's: one flat update a step.
+  adam_->use_flat_gradients(sync_->gradients());
 }
 
 std::vector<double> Learner::epoch_rates(int64_t epoch) const {

@@ -107,8 +107,11 @@ class Learner {
   virtual bool predicts_with_heads() const { return false; }
 
   bool trained() const { return trained_; }  // end_training() done for the current task
-  // A deep copy of the state as host tensors (detached).
-  LearnerState state() const;
+  // A deep copy of the state as host tensors (detached). deep = false: tensors already on
+  // the host are shared, not copied, for a snapshot that is used up before the learner
+  // next changes (a checkpoint being written), so that it costs no second copy of every
+  // task's adapters.
+  LearnerState state(bool deep = true) const;
   // Replaces the learner's state with `s` (a fresh learner, or one being rolled back),
   // so that the next call continues exactly where the learner that saved it stood.
   void restore(const LearnerState& s);

@@ -9,9 +9,9 @@
 namespace lorasub::method {
 
 namespace {
-// A detached host copy (checkpoints read host memory).
-at::Tensor copy_of(const at::Tensor& t) {
-  return t.detach().to(at::TensorOptions().device(at::kCPU), /*non_blocking=*/false, /*copy=*/true);
+// A detached host copy (checkpoints read host memory); not deep: host tensors shared.
+at::Tensor copy_of(const at::Tensor& t, bool deep) {
+  return t.detach().to(at::TensorOptions().device(at::kCPU), /*non_blocking=*/false, /*copy=*/deep);
 }
 }  // namespace
 
@@ -20,7 +20,8 @@ at::Tensor Learner::to_device(const at::Tensor& t) const {
   return t.detach().to(at::TensorOptions().device(device_), /*non_blocking=*/false, /*copy=*/true);
 }
 
-LearnerState Learner::state() const {
+LearnerState Learner::state(bool deep) const {
+  auto copy_of = [deep](const at::Tensor& t) { return lorasub::method::copy_of(t, deep); };
   LearnerState s;
   s.task = task_;
   s.trained = trained_;
@@ -93,8 +94,8 @@ void Learner::restore(const LearnerState& s) {
     for (size_t i = 0; i < ps.size(); ++i) {
       if (!s.adam_m[i].sizes().equals(ps[i].m.sizes()) || !s.adam_v[i].sizes().equals(ps[i].v.sizes()))
         fail("optimizer moment " + std::to_string(i) + " has the wrong shape");
-      ps[i].m = to_device(s.adam_m[i]);
-      ps[i].v = to_device(s.adam_v[i]);
+      ps[i].m.copy_(to_device(s.adam_m[i]));  // in place: the moments may be views of flat ones
+      ps[i].v.copy_(to_device(s.adam_v[i]));
     }
   }
   adam_->set_steps(s.adam_steps);

@@ -30,6 +30,13 @@ class ProjectedAdam {
   ProjectedAdam(double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8, StepRule rule = StepRule::kReferenceAdam)
       : b1_(beta1), b2_(beta2), eps_(eps), rule_(rule) {}
   void add(at::Tensor param, int group, ProjectSide side = ProjectSide::kNone, at::Tensor projector = {});
+  // Flat mode, after every add(): the parameters' gradients are consecutive views of
+  // `grads` in add() order (GradSync's buffer without its control slots). The moments
+  // become views of two flat tensors laid out the same way, and step() updates them and
+  // forms the step direction with one chain of elementwise ops over the whole buffer;
+  // only the rate, the projection and the update stay per parameter. Every element sees
+  // the same operations in the same order as in the per-parameter path: bit-identical.
+  void use_flat_gradients(const at::Tensor& grads);
   // One step using each param's current .grad(); lrs[group] is that group's rate.
   void step(const std::vector<double>& lrs);
   int64_t steps() const { return step_; }
@@ -42,6 +49,11 @@ class ProjectedAdam {
   StepRule rule_;
   int64_t step_ = 0;
   std::vector<AdamParam> params_;
+  at::Tensor flat_g_, flat_m_, flat_v_;  // flat mode (undefined otherwise)
+  std::vector<int64_t> offsets_;         // flat mode: each parameter's offset
+
+  void step_flat(const std::vector<double>& lrs);
+  void apply(AdamParam& p, at::Tensor u) const;  // projects u and adds it to the parameter
 };
 
 }  // namespace lorasub::method

@@ -1,4 +1,6 @@
 // Rank 0's files: the task-end HDF5 checkpoint and the run directory's results.
+#include <sys/stat.h>
+
 #include <ATen/ATen.h>
 
 #include <cstdio>
@@ -24,7 +26,7 @@ Checkpoint Trainer::make_checkpoint(const std::string& kind, int64_t t, int64_t 
   Checkpoint c;
   c.kind = kind;
   c.pos = {t, epoch, batch, global_step_, task_done};
-  c.learner = learner_->state();
+  c.learner = learner_->state(/*deep=*/false);  // written at once, while nothing trains
   if (task_done) {  // the optimizer of a finished task is not needed again
     c.learner.adam_m.clear();
     c.learner.adam_v.clear();
@@ -59,6 +61,8 @@ void Trainer::save_checkpoint(const std::string& kind, int64_t t, int64_t epoch,
   try {
     dir.create();
     write_checkpoint(path, make_checkpoint(kind, t, epoch, batch, task_done));
+    struct stat st {};
+    last_checkpoint_bytes_ = ::stat(path.c_str(), &st) == 0 ? static_cast<int64_t>(st.st_size) : 0;
   } catch (const std::exception& e) {
     const bool earlier = !list_checkpoints(dir.checkpoints_dir()).empty();
     throw std::runtime_error(std::string("checkpoint not written (") +

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <stdexcept>
+#include <vector>
 
 #include "lorasub/method/projected_adam.h"
 
@@ -47,6 +49,58 @@ TEST(ProjectedAdam, StepMatchesFormulaForAAndB) {
   EXPECT_EQ(opt.steps(), 3);
   // The projector zeroes the third input direction: A's third column never moves.
   EXPECT_FLOAT_EQ(a[0][2].item<float>(), 0.3f);
+}
+
+TEST(ProjectedAdam, FlatUpdateIsBitIdenticalToPerParameter) {
+  // The same parameters and gradients through both paths: the flat one keeps its
+  // gradients in one buffer (as GradSync does) and its moments flat.
+  for (StepRule rule : {StepRule::kReferenceAdam, StepRule::kTorchAdam, StepRule::kSgdMomentum}) {
+    at::manual_seed(3);
+    const at::Tensor proj = at::randn({5, 5});
+    const std::vector<std::vector<int64_t>> shapes = {{2, 5}, {5, 2}, {3}, {4, 5}};
+    const std::vector<ProjectSide> sides = {ProjectSide::kRight, ProjectSide::kLeft, ProjectSide::kNone,
+                                            ProjectSide::kRight};
+    std::vector<at::Tensor> per, flat;
+    int64_t total = 0;
+    for (const auto& sh : shapes) {
+      const at::Tensor init = at::randn(sh);
+      per.push_back(init.clone().requires_grad_(true));
+      flat.push_back(init.clone().requires_grad_(true));
+      total += init.numel();
+    }
+    at::Tensor buffer = at::zeros({total + 3});  // + control slots, as in GradSync
+    ProjectedAdam a(0.9, 0.999, 1e-8, rule), b(0.9, 0.999, 1e-8, rule);
+    int64_t off = 0;
+    for (size_t i = 0; i < per.size(); ++i) {
+      a.add(per[i], static_cast<int>(i % 2), sides[i], sides[i] == ProjectSide::kNone ? at::Tensor() : proj);
+      b.add(flat[i], static_cast<int>(i % 2), sides[i], sides[i] == ProjectSide::kNone ? at::Tensor() : proj);
+      flat[i].mutable_grad() = buffer.narrow(0, off, flat[i].numel()).view(flat[i].sizes());
+      off += flat[i].numel();
+    }
+    b.use_flat_gradients(buffer.narrow(0, 0, total));
+    for (int step = 0; step < 4; ++step) {
+      for (size_t i = 0; i < per.size(); ++i) {
+        const at::Tensor g = at::randn(per[i].sizes()) * (step + 1.0);
+        per[i].mutable_grad() = g.clone();
+        flat[i].mutable_grad().copy_(g);
+      }
+      a.step({1e-2, 3e-3});
+      b.step({1e-2, 3e-3});
+      for (size_t i = 0; i < per.size(); ++i) {
+        EXPECT_TRUE(per[i].equal(flat[i])) << "rule " << static_cast<int>(rule) << " step " << step << " param " << i;
+        EXPECT_TRUE(a.params()[i].m.equal(b.params()[i].m));
+        EXPECT_TRUE(a.params()[i].v.equal(b.params()[i].v));
+      }
+    }
+  }
+}
+
+TEST(ProjectedAdam, FlatModeRefusesGradientsOutsideTheBuffer) {
+  at::Tensor p = at::zeros({3}).requires_grad_(true);
+  ProjectedAdam opt;
+  opt.add(p, 0);
+  p.mutable_grad() = at::zeros({3});  // its own memory, not the buffer's
+  EXPECT_THROW(opt.use_flat_gradients(at::zeros({3})), std::invalid_argument);
 }
 
 }  // namespace
