@@ -17,7 +17,13 @@ class BenchCommand final : public Command {
     cmd_ =
         app.add_subcommand("bench", "print throughput, step-time flatness and task-boundary share on generated data");
     add_config_options(cmd_, args_);
-    cmd_->add_option("--tasks", tasks_, "tasks of the generated plan")->check(CLI::Range(2, 1000));
+    cmd_->add_option("--tasks", bench_.tasks, "tasks of the generated plan")->check(CLI::Range(2, 1000));
+    cmd_->add_option("--classes-per-task", bench_.classes_per_task, "classes of every generated task")
+        ->check(CLI::Range(1, 1000));
+    cmd_->add_flag("--per-task", bench_.per_task,
+                   "also print every task's step time, boundary by phase, peak and current resident memory "
+                   "and checkpoint size, the last/task-2 ratios and what grows a task (configs/bench-vitb16-50.yaml: "
+                   "the ViT-B/16 shape over 50 tasks)");
     cmd_->add_flag("--comm", comm_,
                    "instead: all-reduce time against bytes (4 KiB .. --comm-max-mb) on the training device, "
                    "with the configured dist.backend, nccl-tests style (algbw, busbw; every size checked)");
@@ -53,7 +59,7 @@ class BenchCommand final : public Command {
     return kExitOk;
   }
   int bench(Session& s, const dist::World& world) const {
-    commands::BenchReport r = commands::run_bench(s.cfg, tasks_, world, *s.comm, s.device);
+    commands::BenchReport r = commands::run_bench(s.cfg, bench_, world, *s.comm, s.device);
     r.peak_bf16_tflops = peak_bf16_;
     r.peak_tf32_tflops = peak_tf32_;
     if (data_) commands::run_data_bench(s.cfg, r, world, *s.comm, s.device);
@@ -63,7 +69,7 @@ class BenchCommand final : public Command {
 
   CLI::App* cmd_ = nullptr;
   ConfigArgs args_;
-  int64_t tasks_ = 20;
+  commands::BenchOptions bench_;
   bool comm_ = false, data_ = false;
   double comm_max_mb_ = 256, peak_bf16_ = 989, peak_tf32_ = 495;
 };

@@ -19,6 +19,7 @@
 #include "lorasub/dist/cuda_device.h"
 #include "lorasub/model/torch_cuda.h"
 #include "lorasub/commands/bench_figures.h"
+#include "lorasub/commands/bench_tasks.h"
 #include "lorasub/commands/prepare.h"
 #include "lorasub/data/open_dataset.h"
 
@@ -32,13 +33,14 @@ std::string BenchReport::text() const {
                 "step ms, task 2         %.2f\n"
                 "step ms, task %-3lld       %.2f\n"
                 "step time ratio last/2  %.3f  (flat = 1)\n"
-                "task-boundary share     %.1f%% of task time (covariance, prototypes, eval, checkpoint)\n"
+                "task-boundary share     %.1f%% of task time (covariance, prototypes, eval, drift, checkpoint)\n"
                 "checkpoint, this model  %.1f ms write, %.2f MB (last task end)\n"
                 "checkpoint, ViT-B/16    %.0f ms write, %.0f ms read+verify, %.1f MB (20 tasks, r 10, generated)\n",
                 train_images_per_second, step_ms_task1, step_ms_task2, static_cast<long long>(tasks), step_ms_last,
                 step_ms_task2 > 0 ? step_ms_last / step_ms_task2 : 0.0, 100.0 * boundary_share, ckpt_demo_ms,
                 ckpt_demo_mb, ckpt_vitb_write_ms, ckpt_vitb_read_ms, ckpt_vitb_mb);
-  std::string out = buf;
+  std::string out = per_task.empty() ? std::string() : per_task + "\n";
+  out += buf;
   const double step_s = step_ms_task2 / 1e3;
   const double achieved = step_s > 0 ? train_flops_per_image * static_cast<double>(batch) / step_s : 0;  // FLOP/s
   std::snprintf(buf, sizeof(buf),
@@ -210,12 +212,13 @@ void run_data_bench(Config cfg, BenchReport& r, const dist::World& world, dist::
   if (world.is_root()) std::filesystem::remove_all(base);
 }
 
-BenchReport run_bench(Config cfg, int64_t tasks, const dist::World& world, dist::Communicator& comm,
+BenchReport run_bench(Config cfg, const BenchOptions& o, const dist::World& world, dist::Communicator& comm,
                       const train::TrainDevice& device) {
+  const int64_t tasks = o.tasks;
   cfg.data.dataset = "synthetic";
-  cfg.data.synthetic_classes = 2 * tasks;
-  cfg.data.init_cls = 2;
-  cfg.data.increment = 2;
+  cfg.data.synthetic_classes = o.classes_per_task * tasks;
+  cfg.data.init_cls = o.classes_per_task;
+  cfg.data.increment = o.classes_per_task;
   cfg.data.num_tasks = 0;
   cfg.run.name = cfg.run.name + "-bench";
   train::Trainer trainer(cfg, world, comm, device);
@@ -241,7 +244,7 @@ BenchReport run_bench(Config cfg, int64_t tasks, const dist::World& world, dist:
     r.covariance_s = s.seconds[1].covariance;
     r.prototypes_s = s.seconds[1].prototypes;
     r.eval_s = s.seconds[1].eval;
-    r.covariance_images = 2 * cfg.data.synthetic_per_class;
+    r.covariance_images = o.classes_per_task * cfg.data.synthetic_per_class;
   }
   r.projector_host_ms = projector_ms(cfg.model.dim, c10::Device(c10::kCPU));
   r.projector_device_ms =
@@ -254,10 +257,11 @@ BenchReport run_bench(Config cfg, int64_t tasks, const dist::World& world, dist:
   }
   double boundary = 0, total = 0;
   for (const auto& p : s.seconds) {
-    boundary += p.covariance + p.prototypes + p.eval + p.checkpoint;
+    boundary += p.boundary();
     total += p.total();
   }
   r.boundary_share = total > 0 ? boundary / total : 0;
+  if (o.per_task) r.per_task = per_task_table(s);
   if (world.is_root()) {
     char last[32];
     std::snprintf(last, sizeof(last), "/task_%03lld.h5", static_cast<long long>(tasks - 1));

@@ -15,7 +15,8 @@ struct BenchReport {
   std::string device, precision, comm;  // where and how it ran
   double train_images_per_second = 0;
   double step_ms_task1 = 0, step_ms_task2 = 0, step_ms_last = 0;  // mean step time
-  double boundary_share = 0;                                      // (covariance+protos+eval+ckpt) / task time
+  double boundary_share = 0;  // (covariance+protos+eval+drift+ckpt) / task time
+  std::string per_task;       // with BenchOptions::per_task: bench_tasks.h's table
   int64_t tasks = 0;
   int64_t batch = 0;
   // Utilisation: FLOPs of one image's LoRA training step (from the model shape), and
@@ -49,8 +50,15 @@ struct BenchReport {
 void run_data_bench(Config cfg, BenchReport& r, const dist::World& world, dist::Communicator& comm,
                     const train::TrainDevice& device);
 
-// Overrides the data section with a synthetic `tasks`-task plan of the model's shape.
-BenchReport run_bench(Config cfg, int64_t tasks, const dist::World& world, dist::Communicator& comm,
+struct BenchOptions {
+  int64_t tasks = 20;
+  int64_t classes_per_task = 2;
+  bool per_task = false;  // also the per-task table (step, boundary by phase, memory, checkpoint)
+};
+
+// Overrides the data section with a synthetic plan of the model's shape: o.tasks tasks
+// of o.classes_per_task classes.
+BenchReport run_bench(Config cfg, const BenchOptions& o, const dist::World& world, dist::Communicator& comm,
                       const train::TrainDevice& device);
 
 }  // namespace lorasub::commands

@@ -6,6 +6,7 @@
 
 #include <vector>
 
+#include "lorasub/method/covariance.h"
 #include "lorasub/method/drs_projector.h"
 #include "lorasub/method/learner.h"
 
@@ -31,6 +32,8 @@ class LoraDrsLearner : public Learner {
 
  private:
   void covariance_pass(const BatchSource& batches);
+  // The blocks' projectors from the summed covariances, split across ranks (see .cpp).
+  void derive_projectors(const CovarianceAccumulator& acc);
   at::Tensor old_prototypes_normalized() const;
   std::vector<DrsProjector> projectors_;
 };

@@ -38,6 +38,18 @@ void sum_in_place(dist::Communicator& comm, at::Tensor& t) {
 
 }  // namespace
 
+void broadcast(dist::Communicator& comm, at::Tensor& t, int root) {
+  if (!t.is_contiguous()) throw std::invalid_argument("broadcast: tensor must be contiguous");
+  const size_t bytes = static_cast<size_t>(t.numel()) * t.element_size();
+  if (direct(comm, t)) {
+    on_current_stream(comm, t);
+    return comm.broadcast(t.data_ptr(), bytes, root);
+  }
+  at::Tensor host = t.to(at::kCPU);
+  comm.broadcast(host.data_ptr(), bytes, root);
+  t.copy_(host);
+}
+
 void allreduce_sum(dist::Communicator& comm, at::Tensor& t) {
   if (!t.is_contiguous()) throw std::invalid_argument("allreduce_sum: tensor must be contiguous");
   if (direct(comm, t)) {

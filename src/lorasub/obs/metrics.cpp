@@ -1,5 +1,7 @@
 #include "lorasub/obs/metrics.h"
 
+#include <sys/resource.h>
+
 #include <cerrno>
 #include <cstring>
 
@@ -307,6 +309,12 @@ int64_t resident_memory_bytes() {
   std::fclose(f);
   if (n != 2) return 0;
   return static_cast<int64_t>(resident) * static_cast<int64_t>(sysconf(_SC_PAGESIZE));
+}
+
+int64_t peak_resident_memory_bytes() {
+  rusage u {};
+  if (getrusage(RUSAGE_SELF, &u) != 0) return 0;
+  return static_cast<int64_t>(u.ru_maxrss) * 1024;  // Linux: kilobytes
 }
 
 std::string advertised_target(const std::string& bind, const std::string& host, int port) {

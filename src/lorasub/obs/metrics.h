@@ -101,6 +101,8 @@ class Metrics {
 
 // Resident set size of this process in bytes, from /proc/self/statm (0 if unreadable).
 int64_t resident_memory_bytes();
+// The largest resident set size this process has had so far, in bytes (getrusage).
+int64_t peak_resident_memory_bytes();
 
 // The file_sd target file of one run: rank 0 writes it once every rank's "host:port" is
 // known; it is removed when the object is destroyed (or by remove()).

@@ -20,6 +20,14 @@ struct PhaseSeconds {
   double total() const { return train + boundary(); }
 };
 
+// What a finished task left in memory and on disk (this attempt's tasks only).
+struct TaskResources {
+  int64_t task = 0;
+  int64_t peak_rss_bytes = 0;    // the process's peak resident set so far
+  int64_t rss_bytes = 0;         // resident set at the task's end
+  int64_t checkpoint_bytes = 0;  // its task-end checkpoint (rank 0; 0 elsewhere or none)
+};
+
 struct TrainSummary {
   method::AccuracyMatrix accuracy;
   std::vector<PhaseSeconds> seconds;       // per task
@@ -32,6 +40,7 @@ struct TrainSummary {
   double allreduce_seconds = 0;     // train steps: the fused gradient all-reduce (this attempt)
   int64_t skipped_images = 0;       // unreadable images replaced (data.on_bad_image: skip), all ranks
   std::vector<DriftRecord> drift;   // train.drift: per earlier task, after every later one
+  std::vector<TaskResources> resources;  // this attempt's finished tasks (not checkpointed)
   double train_images_per_second() const {
     double t = 0;
     for (const auto& s : seconds) t += s.train;

@@ -125,6 +125,7 @@ class Trainer {
   double wall_before_ = 0;  // wall seconds of earlier attempts (resumed runs)
   std::chrono::steady_clock::time_point run_start_ = std::chrono::steady_clock::now();
   double last_ckpt_time_ = 0;          // steady seconds of the last checkpoint (rank 0)
+  int64_t last_checkpoint_bytes_ = 0;  // size of the last checkpoint written (rank 0)
   bool claimed_ = false;               // claim_run_dir done
   bool created_run_dir_ = false;       // rank 0 made the run directory (removed again if the run wrote nothing)
   std::unique_ptr<io::RunLock> lock_;  // rank 0: the run directory's lock, held for the run

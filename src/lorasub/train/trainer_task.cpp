@@ -12,6 +12,7 @@
 #include <stdexcept>
 
 #include "lorasub/core/error.h"
+#include "lorasub/core/heap.h"
 #include "lorasub/data/sampler.h"
 #include "lorasub/train/progress.h"
 #include "lorasub/train/signals.h"
@@ -75,6 +76,7 @@ void Trainer::run_task(int64_t t) {
     learner_->begin_task(t, batches(*loaders.augmented, t, train_idx, cfg_.train.eval_batch_size, kCovarianceEpoch));
     state_.current.covariance = since(c0);
     state_.current.projector = learner_->projector_seconds();
+    return_free_heap_memory();  // the covariance sums and decompositions are gone
     metrics_.covariance_pass(t, state_.current.covariance);
   }
   metrics_.drs_kept(learner_->kept_dims());
@@ -89,6 +91,7 @@ void Trainer::run_task(int64_t t) {
   c0 = Clock::now();
   learner_->add_prototypes(batches(*loaders.plain_train, t, train_idx, cfg_.train.eval_batch_size, 0));
   state_.current.prototypes = since(c0);
+  return_free_heap_memory();  // the training step's and the folds' buffers are gone
   const method::EvalResult ev = evaluate_task(t, loaders, test_idx);
   record_task(t, ev);
 }
@@ -146,8 +149,11 @@ void Trainer::record_task(int64_t t, const method::EvalResult& ev) {
       state_.current_steps > 0 ? state_.current_step_seconds / static_cast<double>(state_.current_steps) : 0.0);
   s.seconds.push_back(state_.current);
   const auto c0 = Clock::now();
+  last_checkpoint_bytes_ = 0;
   if (cfg_.ckpt.task_end) checkpoint_timed("task_end", t, 0, 0, true);
   s.seconds.back().checkpoint = since(c0);
+  return_free_heap_memory();
+  s.resources.push_back({t, obs::peak_resident_memory_bytes(), obs::resident_memory_bytes(), last_checkpoint_bytes_});
   const PhaseSeconds& sec = s.seconds.back();
   Progress::line(world_.is_root(),
                  "task " + std::to_string(t + 1) + "/" + std::to_string(plan_.num_tasks()) +
