@@ -17,6 +17,43 @@ double max_abs(const at::Tensor& a, const at::Tensor& b) {
   return (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>();
 }
 
+// The kept sums of frozen deltas against summing from scratch (the DeltaScale overload
+// still does): bit for bit, task after task, and remade when an old task changes.
+TEST(LoraBank, KeptDeltaSumsFoldExactlyAsFromScratch) {
+  Vit vit = Vit::random(tiny(), 8);
+  LoraBank bank(vit, 3);
+  auto scratch = [&bank](int64_t upto, int sign) {
+    return bank.folded_qkv(upto, [sign](int64_t, int64_t, int) { return static_cast<double>(sign); });
+  };
+  auto same = [](const std::vector<at::Tensor>& a, const std::vector<at::Tensor>& b) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i)
+      if (!a[i].equal(b[i])) return false;
+    return true;
+  };
+  for (int t = 0; t < 5; ++t) {
+    bank.add_task(uint64_t{12});
+    {  // train the current task a little: the kept sums must not take it in
+      at::NoGradGuard ng;
+      for (auto& b : bank.task(t).blocks) b.b_k.add_(at::randn_like(b.b_k) * 0.1);
+    }
+    const int64_t n = bank.num_tasks();
+    for (int sign : {+1, -1}) {
+      EXPECT_TRUE(same(bank.folded_qkv(n - 1, sign), scratch(n - 1, sign))) << "old, task " << t << " sign " << sign;
+      EXPECT_TRUE(same(bank.folded_qkv(n, sign), scratch(n, sign))) << "all, task " << t << " sign " << sign;
+    }
+  }
+  {  // an old task changed in place (a restore, a rollback): noticed
+    at::NoGradGuard ng;
+    bank.task(1).blocks[0].a_v.mul_(2.0);
+  }
+  EXPECT_TRUE(same(bank.folded_qkv(4, +1), scratch(4, +1)));
+  // and replaced by other tensors
+  bank.task(2).blocks[1].b_k = at::randn({16, 3});
+  EXPECT_TRUE(same(bank.folded_qkv(4, -1), scratch(4, -1)));
+  EXPECT_TRUE(same(bank.folded_qkv(2, +1), scratch(2, +1)));  // fewer tasks than kept
+}
+
 TEST(LoraBank, FoldedWeightsEqualExplicitSums) {
   Vit vit = Vit::random(tiny(), 7);
   LoraBank bank(vit, 3);
