@@ -76,6 +76,22 @@ std::vector<at::Tensor> LoraBank::current_parameters() const {
   return out;
 }
 
+namespace {
+
+// delta = B A of one target, in float64.
+at::Tensor delta(const at::Tensor& b, const at::Tensor& a) {
+  return at::matmul(b.detach().to(at::kDouble), a.detach().to(at::kDouble));
+}
+
+// W's k (or q) rows from first_row and its v rows plus the float64 sums, rounded once.
+void add_to_rows(at::Tensor& w, int64_t first_row, int64_t d, const at::Tensor& d1, const at::Tensor& dv) {
+  at::Tensor w1 = w.narrow(0, first_row, d), wv = w.narrow(0, 2 * d, d);
+  w1.copy_((w1.to(at::kDouble) + d1).to(at::kFloat));
+  wv.copy_((wv.to(at::kDouble) + dv).to(at::kFloat));
+}
+
+}  // namespace
+
 std::vector<LoraBank::Stamp> LoraBank::stamp(int64_t task) const {
   std::vector<Stamp> out;
   for (const auto& a : tasks_.at(task).blocks)
@@ -106,8 +122,8 @@ void LoraBank::sum_deltas(int64_t upto) const {
   for (; summed_ < upto; ++summed_) {  // task order, as folded_qkv(upto, scale) adds them
     for (int64_t i = 0; i < vit_.shape().depth; ++i) {
       const KvAdapter& a = tasks_.at(summed_).blocks[i];
-      sum1_[i] += 1.0 * at::matmul(a.b_k.detach().to(at::kDouble), a.a_k.detach().to(at::kDouble));
-      sumv_[i] += 1.0 * at::matmul(a.b_v.detach().to(at::kDouble), a.a_v.detach().to(at::kDouble));
+      sum1_[i] += 1.0 * delta(a.b_k, a.a_k);
+      sumv_[i] += 1.0 * delta(a.b_v, a.a_v);
     }
     stamps_.push_back(stamp(summed_));
   }
@@ -127,13 +143,11 @@ std::vector<at::Tensor> LoraBank::folded_qkv(int64_t upto, int sign) const {
       at::Tensor d1 = sum1_[i], dv = sumv_[i];
       if (upto > frozen) {
         const KvAdapter& a = tasks_.at(frozen).blocks[i];
-        d1 = d1 + 1.0 * at::matmul(a.b_k.detach().to(at::kDouble), a.a_k.detach().to(at::kDouble));
-        dv = dv + 1.0 * at::matmul(a.b_v.detach().to(at::kDouble), a.a_v.detach().to(at::kDouble));
+        d1 = d1 + 1.0 * delta(a.b_k, a.a_k);
+        dv = dv + 1.0 * delta(a.b_v, a.a_v);
       }
       // sum_s (-delta_s) == -(sum_s delta_s) in IEEE arithmetic: the signed sum, exactly.
-      at::Tensor w1 = w.narrow(0, first_row, d), wv = w.narrow(0, 2 * d, d);
-      w1.copy_((w1.to(at::kDouble) + (sign < 0 ? -d1 : d1)).to(at::kFloat));
-      wv.copy_((wv.to(at::kDouble) + (sign < 0 ? -dv : dv)).to(at::kFloat));
+      add_to_rows(w, first_row, d, sign < 0 ? -d1 : d1, sign < 0 ? -dv : dv);
     }
     out.push_back(w);
   }
@@ -152,12 +166,10 @@ std::vector<at::Tensor> LoraBank::folded_qkv(int64_t upto, const DeltaScale& sca
       at::Tensor d1 = at::zeros({d, d}, f64), dv = at::zeros({d, d}, f64);
       for (int64_t s = 0; s < upto; ++s) {
         const KvAdapter& a = tasks_.at(s).blocks[i];
-        d1 += scale(s, i, 0) * at::matmul(a.b_k.detach().to(at::kDouble), a.a_k.detach().to(at::kDouble));
-        dv += scale(s, i, 1) * at::matmul(a.b_v.detach().to(at::kDouble), a.a_v.detach().to(at::kDouble));
+        d1 += scale(s, i, 0) * delta(a.b_k, a.a_k);
+        dv += scale(s, i, 1) * delta(a.b_v, a.a_v);
       }
-      at::Tensor w1 = w.narrow(0, first_row, d), wv = w.narrow(0, 2 * d, d);
-      w1.copy_((w1.to(at::kDouble) + d1).to(at::kFloat));
-      wv.copy_((wv.to(at::kDouble) + dv).to(at::kFloat));
+      add_to_rows(w, first_row, d, d1, dv);
     }
     out.push_back(w);
   }

@@ -90,7 +90,7 @@ class LoraBank {
   mutable std::vector<std::vector<Stamp>> stamps_;
   mutable int64_t summed_ = 0;
   // Extends (or remakes) the kept sums to tasks [0, upto) with upto < num_tasks() or
-  // every task frozen; returns whether they are valid for `upto`.
+  // every task frozen.
   void sum_deltas(int64_t upto) const;
   std::vector<Stamp> stamp(int64_t task) const;
 };
